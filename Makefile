@@ -1,0 +1,52 @@
+# `make test` and `make demo` are self-contained: they create .venv, install, and run.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export RAY_USAGE_STATS_ENABLED ?= 0
+
+.PHONY: install test demo finetune-demo lint schema bench chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: an unpinned torch would pull the CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium for the real headless-browser test (Playwright's own download does not work here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed; the browser test will be skipped"; \
+	  else echo "chromium not found and cannot apt-get; the browser test will be skipped"; fi; }
+
+test: install chromium
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+demo: install
+	$(BIN)/curate demo-data $(DEMO_DIR)/raw
+	$(BIN)/curate run pipelines/gpt4all.yaml --run-dir runs/demo \
+	  --set sources.oig.path=$(DEMO_DIR)/raw/oig/unified_chip2.jsonl \
+	  --set sources.stackoverflow.path=$(DEMO_DIR)/raw/stackoverflow/Posts.xml \
+	  --set sources.p3.path=$(DEMO_DIR)/raw/p3/p3.jsonl \
+	  --set sources.sharegpt.path=$(DEMO_DIR)/raw/sharegpt/sharegpt.json \
+	  --set sources.alpaca.path=$(DEMO_DIR)/raw/alpaca/alpaca.json
+
+schema: install
+	$(BIN)/python -m curate.schema > schemas/conversation.schema.json
+
+lint: install
+	$(BIN)/ruff check curate tests bench app.py
+
+clean:
+	rm -rf runs demo .pytest_cache

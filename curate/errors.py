@@ -1,0 +1,29 @@
+"""Errors a user can fix (bad recipe, missing file or model): the CLI prints them without a traceback."""
+
+from __future__ import annotations
+
+
+class CurateError(Exception):
+    """Base of curate's own errors."""
+
+
+class ConfigError(CurateError, ValueError):
+    """A recipe, config or command-line value is wrong; the message says how to fix it."""
+
+
+class MissingResourceError(CurateError, FileNotFoundError):
+    """A model, index or file a step needs is missing; the message says how to provide it."""
+
+
+class AccountingError(CurateError, RuntimeError):
+    """Counts do not balance, or too much was quarantined: the run stops."""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Every error type that is the user's to fix: the CLI prints these without a traceback."""
+    from curate.ingest.base import InputError
+    from curate.pipeline.registry import RegistryError
+    from curate.pipeline.spec import SpecError
+    from curate.rundir import RunDirError
+
+    return (CurateError, InputError, SpecError, RegistryError, RunDirError)

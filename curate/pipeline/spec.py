@@ -1,0 +1,244 @@
+"""Recipe YAML -> validated plan. All validation happens here, before any data is read.
+
+Errors name their YAML location, e.g. ``steps[2].params.treshold: unknown parameter``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from curate.pipeline.registry import RegistryError, get_step
+from curate.steps.base import Step
+
+
+class SpecError(ValueError):
+    """A recipe is invalid; the message lists every problem with its YAML location."""
+
+    def __init__(self, problems: list[str], origin: str = "recipe") -> None:
+        self.problems = problems
+        super().__init__(f"{origin}: " + ("\n  " if len(problems) > 1 else "") + "\n  ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Source id; becomes the `source` column.")
+    format: str = Field(description="Reader to use: `read.<format>` (see `curate steps read`).")
+    path: str | list[str] = Field(description="File, glob, folder or list of them; or hub:ORG/NAME.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Reader parameters.")
+    subset: str | None = Field(None, description="Subset name for every record of this source.")
+
+
+class StepSpec(_Strict):
+    use: str = Field(description="Registered step key, e.g. filter.length.")
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="Unique step id; defaults to `use`.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LimitsSpec(_Strict):
+    max_quarantine_frac: float = Field(0.01, ge=0, le=1, description="Fail a step that quarantines more.")
+
+
+class ExecutorSpec(_Strict):
+    kind: Literal["local", "ray"] = "local"
+    workers: int = Field(2, ge=1, description="Processes for per-record Python steps (local executor).")
+    batch_size: int = Field(20_000, ge=1, description="Rows per batch.")
+
+
+class PipelineSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    description: str | None = None
+    sources: list[SourceSpec] = Field(min_length=1)
+    steps: list[StepSpec] = Field(default_factory=list)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, v: list[SourceSpec]) -> list[SourceSpec]:
+        seen: set[str] = set()
+        for s in v:
+            if s.id in seen:
+                raise ValueError(f"duplicate source id {s.id!r}")
+            seen.add(s.id)
+        return v
+
+
+@dataclass
+class Plan:
+    """The validated recipe: configured readers and steps, independent of where they run."""
+
+    spec: PipelineSpec
+    readers: list[tuple[SourceSpec, Step]]
+    steps: list[Step]
+    origin: str = "recipe"
+
+    def resolved(self) -> dict[str, Any]:
+        """The recipe with every default filled in (saved as spec.yaml in the run directory)."""
+        d = self.spec.model_dump(mode="json")
+        for src, (_, reader) in zip(d["sources"], self.readers, strict=True):
+            src["params"] = reader.params.model_dump(mode="json")
+        for st, step in zip(d["steps"], self.steps, strict=True):
+            st["id"] = step.id
+            st["params"] = step.params.model_dump(mode="json")
+        return d
+
+    def recipe_hash(self) -> str:
+        blob = json.dumps(self.resolved(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def _pydantic_problems(err: ValidationError, prefix: str = "") -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = _loc(tuple(e["loc"]))
+        where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "(top level)")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown parameter" if ".params" in where else "unknown key"
+        elif e["type"] == "missing":
+            msg = "required but missing"
+        else:
+            msg = e["msg"]
+            if "input" in e and e["type"] not in ("value_error",):
+                msg += f" (got {e['input']!r})"
+        problems.append(f"{where}: {msg}")
+    return problems
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, options, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def build_plan(raw: dict[str, Any], origin: str = "recipe") -> Plan:
+    """Validate a recipe dict completely and build its readers and steps. Raises SpecError."""
+    if not isinstance(raw, dict):
+        raise SpecError([f"(top level): expected a mapping, got {type(raw).__name__}"], origin)
+    try:
+        spec = PipelineSpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(_pydantic_problems(e), origin) from None
+    problems: list[str] = []
+    readers: list[tuple[SourceSpec, Step]] = []
+    for i, src in enumerate(spec.sources):
+        try:
+            cls = get_step(f"read.{src.format}")
+        except RegistryError as e:
+            problems.append(f"sources[{i}].format: {e}")
+            continue
+        try:
+            params = cls.Params.model_validate(src.params)
+            readers.append((src, cls(params, step_id=f"read_{src.id}", seed=spec.seed)))
+        except ValidationError as e:
+            problems.extend(_annotate_params(_pydantic_problems(e, f"sources[{i}].params"), cls))
+    steps: list[Step] = []
+    seen: dict[str, int] = {}
+    for i, st in enumerate(spec.steps):
+        step_id = st.id or st.use
+        if step_id in seen:
+            problems.append(
+                f"steps[{i}].id: duplicate step id {step_id!r} (also steps[{seen[step_id]}]); "
+                "give one of them an `id:`"
+            )
+        seen.setdefault(step_id, i)
+        try:
+            cls = get_step(st.use)
+        except RegistryError as e:
+            problems.append(f"steps[{i}].use: {e}")
+            continue
+        if cls.kind == "read":
+            problems.append(f"steps[{i}].use: {st.use!r} is a reader; list it under `sources:`")
+            continue
+        try:
+            params = cls.Params.model_validate(st.params)
+        except ValidationError as e:
+            problems.extend(_annotate_params(_pydantic_problems(e, f"steps[{i}].params"), cls))
+            continue
+        steps.append(cls(params, step_id=step_id.replace(".", "_"), seed=spec.seed))
+    if problems:
+        raise SpecError(problems, origin)
+    return Plan(spec=spec, readers=readers, steps=steps, origin=origin)
+
+
+def _annotate_params(problems: list[str], cls: type[Step]) -> list[str]:
+    fields = list(cls.Params.model_fields)
+    out = []
+    for p in problems:
+        if p.endswith("unknown parameter"):
+            name = p.split(":", 1)[0].rsplit(".", 1)[-1]
+            p += _suggest(name, fields) + f" ({cls.key} takes: {', '.join(fields) or 'no parameters'})"
+        out.append(p)
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set key=value`` overrides. ``sources.<id>.x`` and ``steps.<id>.x`` address by id.
+
+    Values are parsed as YAML (``--set seed=3``, ``--set steps.filter_language.params.keep=[en,fr]``).
+    """
+    raw = copy.deepcopy(raw)
+    for ov in overrides:
+        if "=" not in ov:
+            raise SpecError([f"--set {ov!r}: expected key=value"], "command line")
+        key, _, text = ov.partition("=")
+        value = yaml.safe_load(text) if text else ""
+        parts = key.strip().split(".")
+        node: Any = raw
+        for j, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = _by_id(node, part, ".".join(parts[: j + 1]))
+            else:
+                if part not in node or node[part] is None:
+                    node[part] = {}
+                node = node[part]
+        last = parts[-1]
+        if isinstance(node, list):
+            raise SpecError([f"--set {key}: cannot replace a whole list entry"], "command line")
+        node[last] = value
+    return raw
+
+
+def _by_id(items: list[Any], ident: str, where: str) -> Any:
+    for it in items:
+        if isinstance(it, dict) and (it.get("id") == ident or (it.get("id") is None and it.get("use") == ident)):
+            return it
+    if ident.isdigit() and int(ident) < len(items):
+        return items[int(ident)]
+    ids = [str(it.get("id") or it.get("use")) for it in items if isinstance(it, dict)]
+    raise SpecError([f"--set {where}: no entry with id {ident!r} (have: {', '.join(ids)})"], "command line")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Plan:
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError([f"{p}: recipe file not found"], str(p))
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise SpecError([f"YAML syntax error: {e}"], str(p)) from None
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return build_plan(raw, origin=str(p))

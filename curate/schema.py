@@ -1,0 +1,199 @@
+"""The conversation schema: the one source of truth for the columns every step sees.
+
+``schemas/conversation.schema.json`` is generated from this module (``python -m curate.schema``);
+a test fails if the two drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+TURN = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
+PROVENANCE = pl.Struct({"file": pl.Utf8, "record": pl.Int64})
+CONVERSATION: dict[str, pl.DataType] = {
+    "id": pl.Utf8(),  # stable: hash of (source, file, record), so re-ingesting gives the same id
+    "source": pl.Utf8(),  # source id from the recipe, e.g. "oig", "stackoverflow", "p3"
+    "subset": pl.Utf8(),  # e.g. P3 template name, OIG file, SE site; null when none
+    "turns": pl.List(TURN),
+    "meta": pl.Utf8(),  # original extra fields as JSON; steps never edit it
+    "provenance": PROVENANCE,
+    "content_hash": pl.Utf8(),  # hash of the normalised turns, for exact dedup
+}
+COLUMNS: tuple[str, ...] = tuple(CONVERSATION)
+
+# Rows a step marks with a non-null value here are moved to quarantine by the runner.
+ERROR_COLUMN = "_error"
+
+_WS = re.compile(r"\s+")
+
+
+class SchemaError(ValueError):
+    """A batch or record does not follow the conversation schema."""
+
+
+def normalize_for_hash(text: str) -> str:
+    """Lowercase and collapse whitespace: two texts that differ only in case or spacing hash alike."""
+    return _WS.sub(" ", text).strip().lower()
+
+
+def content_hash(turns: Sequence[Mapping[str, Any]]) -> str:
+    """Hash of the normalised role-tagged turns (hex, 16 bytes)."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in turns:
+        h.update(t["role"].encode())
+        h.update(b"\x1f")
+        h.update(normalize_for_hash(t["content"] or "").encode("utf-8", "surrogatepass"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def record_id(source: str, file: str, record: int, part: int | None = None) -> str:
+    """Stable id of one input record: the same file ingested again gives the same ids."""
+    key = f"{source}\x1f{file}\x1f{record}"
+    if part is not None:
+        key += f"\x1f{part}"
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def validate_turns(turns: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Check roles and content types; return clean ``[{role, content}]``. Raises SchemaError."""
+    if not turns:
+        raise SchemaError("empty_conversation: no turns")
+    out = []
+    for i, t in enumerate(turns):
+        role = t.get("role")
+        content = t.get("content")
+        if role not in ROLES:
+            raise SchemaError(f"unknown_role: turn {i} has role {role!r}; expected one of {ROLES}")
+        if not isinstance(content, str):
+            raise SchemaError(f"wrong_type: turn {i} content is {type(content).__name__}, expected str")
+        out.append({"role": role, "content": content})
+    return out
+
+
+def empty_batch() -> pl.DataFrame:
+    return pl.DataFrame(schema=CONVERSATION)
+
+
+def make_batch(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """Build a schema-conformant batch from row dicts with at least id/source/turns/provenance.
+
+    ``content_hash`` is computed when absent; ``meta`` dicts are serialised to JSON.
+    """
+    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    for r in rows:
+        turns = r["turns"]
+        meta = r.get("meta")
+        if meta is not None and not isinstance(meta, str):
+            meta = json.dumps(meta, ensure_ascii=False, default=str)
+        cols["id"].append(r["id"])
+        cols["source"].append(r["source"])
+        cols["subset"].append(r.get("subset"))
+        cols["turns"].append(turns)
+        cols["meta"].append(meta)
+        cols["provenance"].append(r["provenance"])
+        cols["content_hash"].append(r.get("content_hash") or content_hash(turns))
+    return pl.DataFrame(cols, schema=CONVERSATION)
+
+
+def conform(batch: pl.DataFrame) -> pl.DataFrame:
+    """Cast the schema columns of ``batch`` to their declared types, keeping extra (score) columns."""
+    missing = [c for c in COLUMNS if c not in batch.columns]
+    if missing:
+        raise SchemaError(f"batch is missing schema columns {missing}")
+    return batch.with_columns(*(pl.col(c).cast(t) for c, t in CONVERSATION.items()))
+
+
+def turns_of(row: Mapping[str, Any]) -> list[dict[str, str]]:
+    return list(row["turns"] or [])
+
+
+def first_user_text(turns: Sequence[Mapping[str, Any]]) -> str:
+    for t in turns:
+        if t["role"] == "user":
+            return t["content"] or ""
+    return ""
+
+
+def render_text(turns: Sequence[Mapping[str, Any]]) -> str:
+    """Plain rendering ``role: content`` used for logs, hashing scopes and `curate inspect`."""
+    return "\n".join(f"{t['role']}: {t['content']}" for t in turns)
+
+
+# Polars expressions over the turns column, shared by steps so each is written once.
+def turn_texts(role: str | None = None) -> pl.Expr:
+    """List of contents, optionally only of one role."""
+    turns = pl.col("turns")
+    if role is not None:
+        turns = turns.list.eval(pl.element().filter(pl.element().struct.field("role") == role))
+    return turns.list.eval(pl.element().struct.field("content"))
+
+
+def first_user_expr() -> pl.Expr:
+    return turn_texts("user").list.first().fill_null("")
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of one conversation record, generated from CONVERSATION."""
+
+    def of(dtype: pl.DataType) -> dict[str, Any]:
+        if isinstance(dtype, pl.List):
+            return {"type": "array", "items": of(dtype.inner)}
+        if isinstance(dtype, pl.Struct):
+            props = {f.name: of(f.dtype) for f in dtype.fields}
+            if dtype == TURN:
+                props["role"] = {"type": "string", "enum": list(ROLES)}
+            return {
+                "type": "object",
+                "properties": props,
+                "required": list(props),
+                "additionalProperties": False,
+            }
+        if dtype == pl.Int64:
+            return {"type": "integer"}
+        return {"type": "string"}
+
+    nullable = {"subset", "meta"}
+    props: dict[str, Any] = {}
+    for name, dtype in CONVERSATION.items():
+        s = of(dtype)
+        if name in nullable:
+            s = {"anyOf": [s, {"type": "null"}]}
+        props[name] = s
+    props["turns"]["minItems"] = 1
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://curate.dev/schemas/conversation.schema.json",
+        "title": "curate conversation",
+        "description": "One conversation record as every curate step sees it (generated from curate/schema.py).",
+        "type": "object",
+        "properties": props,
+        "required": list(CONVERSATION),
+        "additionalProperties": True,
+    }
+
+
+def validate_record(rec: Mapping[str, Any]) -> None:
+    """Check one exported/ingested record against the schema (types, roles, non-empty turns)."""
+    for name in ("id", "source"):
+        if not isinstance(rec.get(name), str) or not rec[name]:
+            raise SchemaError(f"{name} must be a non-empty string, got {rec.get(name)!r}")
+    validate_turns(rec.get("turns") or [])
+    prov = rec.get("provenance")
+    if not isinstance(prov, Mapping) or not isinstance(prov.get("file"), str):
+        raise SchemaError(f"provenance must be {{file, record}}, got {prov!r}")
+
+
+if __name__ == "__main__":  # pragma: no cover - used by `make schema`
+    print(json.dumps(json_schema(), indent=2))

@@ -1,0 +1,243 @@
+"""The step protocol: one small base class per kind; the runner owns batching, counting and files.
+
+Kinds and the one method an author implements:
+
+* ``Filter``    ``measure(batch)`` adds score columns, ``reject_reason(batch)`` says why to drop (null = keep)
+* ``Transform`` ``apply(batch)`` returns the changed batch (may split rows; never rejects)
+* ``Dedup``     ``decide(ds, ctx)`` returns ``[id, reason, duplicate_of, similarity]`` for records to remove
+* ``Scorer``    ``score(ds, ctx)`` returns ``[id, <step_id>.<metric>...]`` columns joined onto the set
+* ``GlobalStep`` the general case: ``run(ds, ctx) -> GlobalResult`` (decisions, scores, quarantine)
+
+A batch is a ``polars.DataFrame`` in the conversation schema (see ``curate.schema``). Any step may
+mark rows it cannot process by setting ``curate.schema.ERROR_COLUMN`` (``_error``) to
+``"<ExcType>: <msg>"``; the runner moves those rows to quarantine, so one bad record never fails a batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from curate.schema import ERROR_COLUMN
+
+DECISION_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Utf8(),
+    "reason": pl.Utf8(),
+    "duplicate_of": pl.Utf8(),
+    "similarity": pl.Float64(),
+}
+
+
+class StepParams(BaseModel):
+    """Validated step parameters. Unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class StepReport:
+    step_id: str
+    kind: str = ""
+    n_in: int = 0
+    n_out: int = 0
+    n_added: int = 0  # rows created by splitting (clean.split_long); counted apart from n_in
+    seconds: float = 0.0
+    rejected: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
+    extra: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+    def balanced(self) -> bool:
+        return self.n_in + self.n_added == self.n_out + sum(self.rejected.values()) + sum(
+            self.quarantined.values()
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step_id": self.step_id,
+            "kind": self.kind,
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "n_added": self.n_added,
+            "rejected": dict(self.rejected.most_common()),
+            "quarantined": dict(self.quarantined.most_common()),
+            "seconds": round(self.seconds, 3),
+            "extra": {k: _clean_number(v) for k, v in self.extra.items()},
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> StepReport:
+        return cls(
+            step_id=d["step_id"],
+            kind=d.get("kind", ""),
+            n_in=d["n_in"],
+            n_out=d["n_out"],
+            n_added=d.get("n_added", 0),
+            seconds=d.get("seconds", 0.0),
+            rejected=Counter(d.get("rejected", {})),
+            quarantined=Counter(d.get("quarantined", {})),
+            extra=dict(d.get("extra", {})),
+            cached=d.get("cached", False),
+        )
+
+
+def _clean_number(v: Any) -> Any:
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    return v
+
+
+@dataclass
+class StepContext:
+    """What a global step may use besides the dataset: its work folder, the run folder, the seed.
+
+    ``protected_ids`` are records a person labelled keep: the runner never removes them.
+    ``not_duplicate_ids`` are records a person marked "not a duplicate": dedup never removes them.
+    """
+
+    run_dir: Path
+    work_dir: Path
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+    protected_ids: frozenset[str] = frozenset()
+    not_duplicate_ids: frozenset[str] = frozenset()
+    progress: bool = True
+
+    def artifact(self, name: str) -> Path:
+        """Path of a file this step writes into its own folder of the run directory."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        return self.work_dir / name
+
+    def find_artifact(self, name: str) -> Path | None:
+        """The newest file called ``name`` written by an earlier step of this run (e.g. embeddings)."""
+        hits = sorted(p for p in self.run_dir.glob(f"[0-9][0-9]_*/{name}") if p.parent != self.work_dir)
+        hits = [p for p in hits if p.parent.name < self.work_dir.name]
+        return hits[-1] if hits else None
+
+
+@dataclass
+class GlobalResult:
+    decisions: pl.DataFrame | None = None  # DECISION_SCHEMA: rows to remove, with reasons
+    scores: pl.DataFrame | None = None  # id + new columns, joined onto the kept rows
+    quarantined: pl.DataFrame | None = None  # id + error
+
+
+class Step:
+    """Base of every registered step. Subclasses declare ``kind`` (via their base) and ``Params``."""
+
+    kind: ClassVar[str] = ""
+    key: ClassVar[str] = ""  # set by @register
+    scope: ClassVar[str] = "batch"  # "batch": sees one batch at a time; "global": sees the whole set
+    Params: ClassVar[type[StepParams]] = StepParams
+
+    def __init__(self, params: StepParams | None = None, step_id: str | None = None, seed: int = 0) -> None:
+        self.params: Any = params if params is not None else self.Params()
+        self.id = step_id or self.key or type(self).__name__
+        self.seed = seed
+
+    @classmethod
+    def from_params(cls, step_id: str | None = None, seed: int = 0, **params: Any) -> Step:
+        return cls(cls.Params.model_validate(params), step_id=step_id, seed=seed)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What determines this step's output apart from its input (for the resume cache)."""
+        return {"key": self.key, "id": self.id, "params": self.params.model_dump(mode="json"), "seed": self.seed}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r}, params={self.params!r})"
+
+
+class Filter(Step):
+    kind: ClassVar[str] = "filter"
+
+    def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Add ``<step_id>.<metric>`` columns. Decides nothing."""
+        return batch
+
+    def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
+        """A Utf8 series aligned with the batch: the reason to remove, or null to keep."""
+        raise NotImplementedError
+
+    def score_columns(self, batch: pl.DataFrame) -> list[str]:
+        return [c for c in batch.columns if c.startswith(self.id + ".")]
+
+
+class Transform(Step):
+    kind: ClassVar[str] = "clean"
+
+    def apply(self, batch: pl.DataFrame) -> pl.DataFrame:
+        raise NotImplementedError
+
+
+class GlobalStep(Step):
+    scope: ClassVar[str] = "global"
+
+    def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
+        raise NotImplementedError
+
+
+class Dedup(GlobalStep):
+    kind: ClassVar[str] = "dedup"
+
+    def decide(self, ds: pl.LazyFrame, ctx: StepContext) -> pl.DataFrame:
+        """Rows to remove: ``DECISION_SCHEMA`` columns; ``reason`` names the kind of duplicate."""
+        raise NotImplementedError
+
+    def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
+        decisions = self.decide(ds, ctx)
+        if ctx.not_duplicate_ids:
+            decisions = decisions.filter(~pl.col("id").is_in(list(ctx.not_duplicate_ids)))
+        return GlobalResult(decisions=decisions)
+
+
+class Scorer(GlobalStep):
+    kind: ClassVar[str] = "score"
+
+    def score(self, ds: pl.LazyFrame, ctx: StepContext) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
+        return GlobalResult(scores=self.score(ds, ctx))
+
+
+def map_records(
+    batch: pl.DataFrame,
+    fn: Callable[[dict[str, Any]], Any],
+    out_dtype: pl.DataType,
+) -> tuple[pl.Series, pl.Series]:
+    """Apply a per-record Python function, capturing each failure as an error string.
+
+    Returns ``(values, errors)``: for a failing record, value is null and error is ``"<ExcType>: <msg>"``.
+    """
+    values: list[Any] = []
+    errors: list[str | None] = []
+    for row in batch.iter_rows(named=True):
+        try:
+            values.append(fn(row))
+            errors.append(None)
+        except Exception as e:  # noqa: BLE001 - one bad record is quarantined, never the batch
+            values.append(None)
+            errors.append(f"{type(e).__name__}: {e}"[:500])
+    return pl.Series(values, dtype=out_dtype), pl.Series(ERROR_COLUMN, errors, dtype=pl.Utf8)
+
+
+def with_errors(batch: pl.DataFrame, errors: pl.Series) -> pl.DataFrame:
+    """Attach per-record errors to a batch, merging with errors already there."""
+    if errors.null_count() == len(errors):
+        return batch
+    if ERROR_COLUMN in batch.columns:
+        merged = batch[ERROR_COLUMN].fill_null(errors)
+        return batch.with_columns(merged.alias(ERROR_COLUMN))
+    return batch.with_columns(errors.alias(ERROR_COLUMN))
+
+
+def empty_decisions() -> pl.DataFrame:
+    return pl.DataFrame(schema=DECISION_SCHEMA)
