@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 TURN = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
@@ -40,18 +41,18 @@ class SchemaError(ValueError):
 
 def normalize_for_hash(text: str) -> str:
     """Lowercase and collapse whitespace: two texts that differ only in case or spacing hash alike."""
-    return _WS.sub(" ", text).strip().lower()
+    # str.split() splits on exactly the characters `\s` matches (str.isspace), so this equals
+    # `_WS.sub(" ", text).strip().lower()` and runs about 3x faster (the ingest hot path).
+    return " ".join(text.split()).lower()
 
 
 def content_hash(turns: Sequence[Mapping[str, Any]]) -> str:
     """Hash of the normalised role-tagged turns (hex, 16 bytes)."""
-    h = hashlib.blake2b(digest_size=16)
+    # One join and one encode per conversation (same bytes as hashing each piece in turn).
+    parts: list[str] = []
     for t in turns:
-        h.update(t["role"].encode())
-        h.update(b"\x1f")
-        h.update(normalize_for_hash(t["content"] or "").encode("utf-8", "surrogatepass"))
-        h.update(b"\x1e")
-    return h.hexdigest()
+        parts += (t["role"], "\x1f", " ".join((t["content"] or "").split()).lower(), "\x1e")
+    return hashlib.blake2b("".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def text_hash(text: str) -> str:
@@ -89,22 +90,63 @@ def empty_batch() -> pl.DataFrame:
 def make_batch(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Build a schema-conformant batch from row dicts with at least id/source/turns/provenance.
 
-    ``content_hash`` is computed when absent; ``meta`` dicts are serialised to JSON.
+    ``content_hash`` is computed when absent; ``meta`` dicts are serialised to JSON. The nested
+    ``turns`` column is assembled as flat Arrow arrays plus offsets: letting polars infer it
+    from Python dicts costs about 60 us per row, most of the ingest time.
     """
-    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    ids: list[Any] = []
+    sources: list[Any] = []
+    subsets: list[Any] = []
+    metas: list[Any] = []
+    hashes: list[Any] = []
+    prov_file: list[Any] = []
+    prov_record: list[Any] = []
+    roles: list[Any] = []
+    contents: list[Any] = []
+    offsets: list[int] = [0]
+    turns_valid: list[bool] = []
     for r in rows:
         turns = r["turns"]
         meta = r.get("meta")
         if meta is not None and not isinstance(meta, str):
             meta = json.dumps(meta, ensure_ascii=False, default=str)
-        cols["id"].append(r["id"])
-        cols["source"].append(r["source"])
-        cols["subset"].append(r.get("subset"))
-        cols["turns"].append(turns)
-        cols["meta"].append(meta)
-        cols["provenance"].append(r["provenance"])
-        cols["content_hash"].append(r.get("content_hash") or content_hash(turns))
-    return pl.DataFrame(cols, schema=CONVERSATION)
+        ids.append(r["id"])
+        sources.append(r["source"])
+        subsets.append(r.get("subset"))
+        metas.append(meta)
+        prov = r["provenance"]
+        prov_file.append(None if prov is None else prov["file"])
+        prov_record.append(None if prov is None else prov["record"])
+        hashes.append(r.get("content_hash") or content_hash(turns))
+        if turns is None:
+            turns_valid.append(False)
+        else:
+            turns_valid.append(True)
+            for t in turns:
+                roles.append(t["role"])
+                contents.append(t["content"])
+        offsets.append(len(roles))
+    turn_structs = pa.StructArray.from_arrays(
+        [pa.array(roles, pa.large_string()), pa.array(contents, pa.large_string())], names=["role", "content"]
+    )
+    mask = None if all(turns_valid) else pa.array([not v for v in turns_valid], pa.bool_())
+    turns_arr = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), turn_structs, mask=mask)
+    prov_mask = [f is None and r is None for f, r in zip(prov_file, prov_record)]
+    prov_arr = pa.StructArray.from_arrays(
+        [pa.array(prov_file, pa.large_string()), pa.array(prov_record, pa.int64())],
+        names=["file", "record"],
+        mask=pa.array(prov_mask, pa.bool_()) if any(prov_mask) else None,
+    )
+    cols = {
+        "id": pl.Series("id", ids, dtype=pl.Utf8),
+        "source": pl.Series("source", sources, dtype=pl.Utf8),
+        "subset": pl.Series("subset", subsets, dtype=pl.Utf8),
+        "turns": pl.Series("turns", turns_arr).cast(CONVERSATION["turns"]),
+        "meta": pl.Series("meta", metas, dtype=pl.Utf8),
+        "provenance": pl.Series("provenance", prov_arr).cast(PROVENANCE),
+        "content_hash": pl.Series("content_hash", hashes, dtype=pl.Utf8),
+    }
+    return pl.DataFrame(cols)
 
 
 def conform(batch: pl.DataFrame) -> pl.DataFrame:

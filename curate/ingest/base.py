@@ -183,6 +183,8 @@ def sniff(head: bytes) -> str:
     if head.startswith(b"PAR1"):
         return "parquet"
     s = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if s.startswith(b"<<<<<<< "):  # a merge-conflict marker line: judge by what follows it
+        s = s.partition(b"\n")[2].lstrip()
     if not s:
         return "empty"
     if s.startswith(b"<"):
@@ -417,6 +419,10 @@ def _resync(tb: _TextBuffer, in_array: bool, indent: int | None) -> bool:
         lead = len(line) - len(stripped)
         ws_lead = len(line) - len(line.lstrip())
         if not in_array and stripped.startswith("{"):
+            tb.advance(tb.pos + lead)
+            return True
+        if not in_array and ws_lead == 0 and stripped.startswith("["):
+            # a top-level array after junk (e.g. a merge-conflict marker line): read it as an array
             tb.advance(tb.pos + lead)
             return True
         if in_array and stripped.startswith(("{", "[")) and (indent is None or ws_lead <= indent):

@@ -234,7 +234,7 @@ def _by_id(items: list[Any], ident: str, where: str) -> Any:
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Plan:
     p = Path(path)
     if not p.is_file():
-        raise SpecError([f"{p}: recipe file not found"], str(p))
+        raise SpecError(["recipe file not found; check the path (recipes live in pipelines/)"], str(p))
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:

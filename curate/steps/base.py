@@ -142,6 +142,8 @@ class Step:
         self.params: Any = params if params is not None else self.Params()
         self.id = step_id or self.key or type(self).__name__
         self.seed = seed
+        # Step-level totals (e.g. pii_email=12); the runner adds them up into StepReport.extra.
+        self.report_extra: dict[str, float] = {}
 
     @classmethod
     def from_params(cls, step_id: str | None = None, seed: int = 0, **params: Any) -> Step:

@@ -1,0 +1,41 @@
+"""`curate run RECIPE`: validate, run, print the funnel and where the report is."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="recipe YAML, e.g. pipelines/gpt4all.yaml")
+    p.add_argument("--run-dir", type=Path, help="run directory (resumed if it exists); default runs/<name>/<ts>")
+    p.add_argument("--runs-root", type=Path, default=Path("runs"), help="root of default run directories")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set sources.oig.path=demo/raw/oig/*.jsonl")
+    p.add_argument("--force", action="store_true", help="recompute every step, ignoring finished ones")
+    p.add_argument("--limit", type=int, help="read at most N records per source (try a recipe on a slice)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="only measure: filters write scores, nothing is removed")
+    p.add_argument("--labels", type=Path, help="labels database for label.apply (default beside the runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from curate.pipeline.runner import run_pipeline
+    from curate.pipeline.spec import load_recipe
+
+    plan = load_recipe(args.recipe, args.overrides)
+    print(f"recipe {plan.spec.name}: {len(plan.readers)} sources, {len(plan.steps)} steps", file=sys.stderr)
+    result = run_pipeline(
+        plan, args.run_dir, runs_root=args.runs_root, force=args.force, limit=args.limit,
+        dry_run=args.dry_run, progress=False if args.quiet else None, labels_path=args.labels,
+    )
+    t = result.report["totals"]
+    print(f"\nread {t['read']:,}  kept {t['kept']:,}  removed {t['removed']:,}  "
+          f"quarantined {t['quarantined']:,}  in {result.seconds:.1f}s")
+    print(f"run directory: {result.run_dir}")
+    print(f"report: {result.run_dir / 'report.md'}")
+    if (result.run_dir / "report.html").exists():
+        print(f"html report: {result.run_dir / 'report.html'}")
+    return 0
