@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
           f"quarantined {t['quarantined']:,}  in {result.seconds:.1f}s")
     print(f"run directory: {result.run_dir}")
     print(f"report: {result.run_dir / 'report.md'}")
-    if (result.run_dir / "report.html").exists():
-        print(f"html report: {result.run_dir / 'report.html'}")
+    try:
+        from curate.analysis.report import write_report
+    except ImportError as e:  # matplotlib is in the `analysis` extra
+        print(f"html report skipped ({e}); install curate[analysis] and run `curate report {result.run_dir}`")
+        return 0
+    html_path, _ = write_report(result.run_dir)
+    print(f"html report: {html_path}  (opens offline)")
     return 0

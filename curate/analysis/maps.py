@@ -1,0 +1,132 @@
+"""2-D maps of embeddings, cluster topics from c-TF-IDF, and an Alpaca-style verb/object table.
+
+No LLM and no network: topics are the highest-scoring words of each cluster under class-based
+TF-IDF (the weighting BERTopic uses): tf of word t in cluster c times log(1 + A / f_t), where A is the
+mean number of words per cluster and f_t the frequency of t over all clusters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# Words that start questions rather than instructions; the verb table skips these prompts.
+_QUESTION_WORDS = frozenset(
+    "what how why when where who whom whose which is are was were do does did can could should would will "
+    "shall may might have has had am i my we our you your it this that there if".split()
+)
+_DETERMINERS = frozenset(
+    "a an the me us him her them my your our their his its this that these those some any one two three "
+    "few several all each every to for of in on about with and short brief new".split()
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+
+
+def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_neighbors: int = 15,
+                min_dist: float = 0.1) -> np.ndarray:
+    """Seeded UMAP to 2-D. Above ``fit_sample`` rows it fits on a seeded sample and transforms the rest."""
+    import umap
+
+    n = len(vectors)
+    if n < 4:
+        return np.zeros((n, 2), dtype=np.float32)
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist,
+                        metric="cosine", random_state=seed, low_memory=True)
+    if n <= fit_sample:
+        return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n, size=fit_sample, replace=False))
+    reducer.fit(np.asarray(vectors[idx]))
+    out = np.empty((n, 2), dtype=np.float32)
+    out[idx] = reducer.embedding_
+    rest = np.setdiff1d(np.arange(n), idx)
+    step = 100_000
+    for s in range(0, len(rest), step):
+        part = rest[s : s + step]
+        out[part] = reducer.transform(np.asarray(vectors[part]))
+    return out
+
+
+def hdbscan_labels(xy: np.ndarray, *, min_cluster_size: int = 50, seed: int = 0) -> np.ndarray:
+    """HDBSCAN on the 2-D layout (noise = -1). Fitted on at most 100K points, the rest get the nearest label."""
+    from sklearn.cluster import HDBSCAN
+    from sklearn.neighbors import KNeighborsClassifier
+
+    n = len(xy)
+    if n <= 100_000:
+        return HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(xy).astype(np.int64)
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=100_000, replace=False))
+    sub = HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(xy[idx])
+    knn = KNeighborsClassifier(n_neighbors=1).fit(xy[idx], sub)
+    return knn.predict(xy).astype(np.int64)
+
+
+def ctfidf_topics(texts: Sequence[str], labels: np.ndarray, *, top_n: int = 4,
+                  max_docs_per_cluster: int = 2_000, seed: int = 0) -> dict[int, list[str]]:
+    """Top c-TF-IDF words per cluster label (label -1, noise, gets no topic)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    rng = np.random.default_rng(seed)
+    docs: dict[int, list[str]] = defaultdict(list)
+    by_label: dict[int, list[int]] = defaultdict(list)
+    for i, lab in enumerate(labels.tolist()):
+        by_label[lab].append(i)
+    for lab, idx in by_label.items():
+        if lab < 0:
+            continue
+        if len(idx) > max_docs_per_cluster:
+            idx = rng.choice(idx, size=max_docs_per_cluster, replace=False).tolist()
+        docs[lab] = [texts[i] for i in idx]
+    if not docs:
+        return {}
+    keys = sorted(docs)
+    vec = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z+#-]{2,}\b", min_df=1)
+    try:
+        counts = vec.fit_transform([" ".join(docs[k]) for k in keys])
+    except ValueError:  # nothing but stop words
+        return {k: [] for k in keys}
+    tf = counts.toarray().astype(np.float64)
+    tf = tf / np.maximum(tf.sum(axis=1, keepdims=True), 1)
+    avg_words = counts.sum() / len(keys)
+    freq = np.asarray(counts.sum(axis=0)).ravel()
+    idf = np.log(1 + avg_words / np.maximum(freq, 1))
+    score = tf * idf
+    vocab = np.array(vec.get_feature_names_out())
+    out = {}
+    for row, k in enumerate(keys):
+        best = np.argsort(-score[row])[:top_n]
+        out[k] = [str(vocab[j]) for j in best if score[row, j] > 0]
+    return out
+
+
+def verb_object(prompt: str) -> tuple[str, str] | None:
+    """The root verb and its object of an imperative instruction, by a light heuristic.
+
+    "Write a short poem about rain" -> ("write", "poem"). Questions ("What is ...") give None.
+    """
+    words = [w.lower() for w in _WORD.findall(prompt[:200])]
+    if len(words) < 2 or words[0] in _QUESTION_WORDS:
+        return None
+    verb = words[0]
+    for w in words[1:6]:
+        if w not in _DETERMINERS and w not in _QUESTION_WORDS:
+            return verb, w
+    return None
+
+
+def verb_table(prompts: Sequence[str], *, top_verbs: int = 20, top_objects: int = 4) -> dict[str, Any]:
+    """Alpaca-style table: the most common root verbs and, for each, its most common objects."""
+    pairs = [vo for vo in map(verb_object, prompts) if vo is not None]
+    verbs = Counter(v for v, _ in pairs)
+    objs: dict[str, Counter[str]] = defaultdict(Counter)
+    for v, o in pairs:
+        objs[v][o] += 1
+    rows = [
+        {"verb": v, "count": n, "objects": [{"object": o, "count": c} for o, c in objs[v].most_common(top_objects)]}
+        for v, n in verbs.most_common(top_verbs)
+    ]
+    return {"prompts": len(prompts), "with_verb": len(pairs), "distinct_verbs": len(verbs), "rows": rows}

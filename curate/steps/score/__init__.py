@@ -1,0 +1,1 @@
+"""Scorers: steps that measure the whole set (diversity, maps) and decide nothing."""

@@ -1,0 +1,155 @@
+"""`score.diversity`: diversity figures per source, per subset and overall (see curate.analysis.diversity)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from curate.analysis.diversity import METRICS, group_figures, response_words_expr
+from curate.pipeline.registry import register
+from curate.schema import first_user_expr
+from curate.steps.base import GlobalResult, GlobalStep, StepContext, StepParams
+
+DUP_REASONS = ("exact_dup", "near_dup", "semantic_dup", "rouge_l_dup")
+
+
+def auto_k(n: int) -> int:
+    return int(min(256, max(8, round(math.sqrt(max(n, 1)) / 3))))
+
+
+def aligned_vectors(ctx: StepContext, ids: pl.Series) -> np.ndarray | None:
+    """Rows of the run's embeddings for ``ids`` (in that order), or None when no embed step ran."""
+    path = ctx.find_artifact("embeddings.npy")
+    if path is None:
+        return None
+    from curate.index.vectors import load_embeddings
+
+    emb_ids, matrix = load_embeddings(path)
+    pos = pl.DataFrame({"id": emb_ids, "row": pl.arange(0, len(emb_ids), eager=True)})
+    rows = pl.DataFrame({"id": ids}).join(pos, on="id", how="left")["row"]
+    if rows.null_count():
+        missing = rows.null_count()
+        raise ValueError(f"{missing} records have no embedding; the embed step must run on every record")
+    return np.asarray(matrix[rows.to_numpy()], dtype=np.float32)
+
+
+@register("score.diversity")
+class DiversityScorer(GlobalStep):
+    """Measure diversity per source, per subset and overall; decides nothing.
+
+    Figures: mean nearest-neighbour cosine distance, cluster entropy over seeded faiss k-means, the
+    Vendi score (Friedman & Dieng 2023) on a fixed-size seeded sample, distinct-1/2 of the prompts,
+    response-length distribution and the share of responses of three words or fewer, and the
+    near-duplicate rate from the dedup steps' ledger. They go to ``diversity.json`` (and the run's
+    report.json), and ``filter.source`` can drop whole sources by them (``drop_if``).
+    Per record it adds ``<id>.cluster`` and, up to ``knn_max`` records, ``<id>.nn_dist``.
+
+    Reasons: none (a scorer).
+    """
+
+    kind: ClassVar[str] = "score"
+
+    class Params(StepParams):
+        clusters: int | None = Field(None, ge=2, description="k-means clusters; default round(sqrt(n)/3) in [8, 256].")
+        nn_sample: int = Field(5_000, ge=10, description="Records sampled per group for nn_dist.")
+        vendi_sample: int = Field(1_000, ge=10, description="Records sampled per group for the Vendi score.")
+        text_sample: int = Field(2_000, ge=10, description="Prompts sampled per group for distinct-n.")
+        max_subsets: int = Field(50, ge=0, description="Largest subsets reported (0 = none).")
+        knn_max: int = Field(200_000, ge=0, description="Write per-record nn_dist only up to this many records.")
+
+    def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
+        p = self.params
+        df = ds.select(
+            "id", "source", "subset",
+            first_user_expr().alias("prompt"),
+            response_words_expr().alias("words"),
+        ).collect()
+        vectors = aligned_vectors(ctx, df["id"])
+        k = p.clusters or auto_k(len(df))
+        clusters = None
+        scores = pl.DataFrame({"id": df["id"]})
+        if vectors is not None and len(df) >= 2:
+            from curate.index.vectors import kmeans_assign
+
+            k = min(k, len(df))
+            clusters = kmeans_assign(vectors, k, seed=ctx.seed)
+            scores = scores.with_columns(pl.Series(f"{self.id}.cluster", clusters, dtype=pl.Int32))
+            if len(df) <= p.knn_max:
+                scores = scores.with_columns(pl.Series(f"{self.id}.nn_dist", _nn_dist_all(vectors)))
+        dups = _duplicates_by_source(ctx)
+
+        def figures(mask: np.ndarray | None, offset: int) -> dict[str, Any]:
+            sel = np.arange(len(df)) if mask is None else np.flatnonzero(mask)
+            prompts = df["prompt"].gather(sel).to_list()
+            return group_figures(
+                vectors=None if vectors is None else vectors[sel],
+                clusters=None if clusters is None else clusters[sel],
+                k=k, prompts=prompts, response_words=df["words"].gather(sel).to_numpy(),
+                seed=ctx.seed + offset, nn_sample=p.nn_sample, vendi_sample=p.vendi_sample,
+                text_sample=p.text_sample,
+            )
+
+        src = df["source"].to_numpy()
+        per_source = {}
+        for i, s in enumerate(sorted(set(src.tolist()))):
+            fig = figures(src == s, 0)
+            d = dups.get(s, 0)
+            fig["near_dup_rate"] = d / (fig["count"] + d) if fig["count"] + d else 0.0
+            per_source[s] = fig
+        per_subset = {}
+        if p.max_subsets:
+            top = (df.filter(pl.col("subset").is_not_null()).group_by("source", "subset").len()
+                   .sort("len", descending=True).head(p.max_subsets))
+            for s, sub, _ in top.iter_rows():
+                mask = (src == s) & (df["subset"].to_numpy() == sub)
+                per_subset[f"{s}/{sub}"] = figures(mask, 0)
+        overall = figures(None, 0)
+        total_dups = sum(dups.values())
+        overall["near_dup_rate"] = total_dups / (len(df) + total_dups) if len(df) + total_dups else 0.0
+        out = {
+            "metrics": METRICS,
+            "clusters": k,
+            "embeddings": vectors is not None,
+            "samples": {"nn": p.nn_sample, "vendi": p.vendi_sample, "text": p.text_sample},
+            "overall": overall,
+            "per_source": per_source,
+            "per_subset": per_subset,
+        }
+        ctx.artifact("diversity.json").write_text(json.dumps(_finite(out), indent=1))
+        self.report_extra = {"clusters": float(k), "overall_vendi": float(overall.get("vendi", float("nan")))}
+        return GlobalResult(scores=scores if scores.width > 1 else None)
+
+
+def _finite(obj: Any) -> Any:
+    """NaN/inf become null so the JSON is valid for every reader."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _nn_dist_all(x: np.ndarray) -> np.ndarray:
+    import faiss
+
+    index = faiss.IndexFlatIP(x.shape[1])
+    index.add(np.ascontiguousarray(x))
+    sims, _ = index.search(np.ascontiguousarray(x), 2)
+    return (1.0 - np.clip(sims[:, 1], -1, 1)).astype(np.float32)
+
+
+def _duplicates_by_source(ctx: StepContext) -> dict[str, int]:
+    files = sorted((ctx.run_dir / "ledger").glob("*.parquet"))
+    files = [f for f in files if f.stem < ctx.work_dir.name]
+    if not files:
+        return {}
+    lg = pl.concat([pl.scan_parquet(f).select("source", "reason") for f in files])
+    counts = lg.filter(pl.col("reason").is_in(DUP_REASONS)).group_by("source").len().collect()
+    return dict(counts.iter_rows())
