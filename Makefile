@@ -50,3 +50,17 @@ lint: install
 
 clean:
 	rm -rf runs demo .pytest_cache
+
+# LoRA fine-tune of a tiny local Llama on the demo export (run `make demo` first): CPU-sized overrides of the
+# A100 config; the real recipe is pipelines/finetune/lora-a100.yaml with --base-model <7-8B model> (docs/finetune.md).
+finetune-demo: install
+	@test -d $(DEMO_DIR)/export/data || { echo "no $(DEMO_DIR)/export: run 'make demo' first"; exit 2; }
+	@ls $(DEMO_DIR)/export/data/validation-*.parquet >/dev/null 2>&1 || { echo "$(DEMO_DIR)/export has no \
+	  validation split to evaluate on: export with --splits train=0.95,validation=0.05"; exit 2; }
+	$(BIN)/python -m curate.train.tiny $(DEMO_DIR)/tiny-llama --corpus $(DEMO_DIR)/export
+	rm -rf $(DEMO_DIR)/finetune
+	$(BIN)/curate finetune $(DEMO_DIR)/export --config pipelines/finetune/lora-a100.yaml \
+	  --base-model $(DEMO_DIR)/tiny-llama --output $(DEMO_DIR)/finetune --max-steps 30 \
+	  --set train.bf16=false --set train.gradient_checkpointing=false --set data.max_seq_len=512 \
+	  --set train.micro_batch_size=4 --set train.grad_accum_steps=2 --set train.learning_rate=2e-3 \
+	  --set train.logging_steps=5 --set train.save_steps=10 --set train.max_eval_convs=64

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 TURN = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
@@ -87,6 +86,10 @@ def empty_batch() -> pl.DataFrame:
     return pl.DataFrame(schema=CONVERSATION)
 
 
+# Same output as json.dumps(meta, ensure_ascii=False, default=str), without its per-call setup.
+_META_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def make_batch(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Build a schema-conformant batch from row dicts with at least id/source/turns/provenance.
 
@@ -94,6 +97,8 @@ def make_batch(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     ``turns`` column is assembled as flat Arrow arrays plus offsets: letting polars infer it
     from Python dicts costs about 60 us per row, most of the ingest time.
     """
+    import pyarrow as pa  # polars' own dependency; imported here to keep `import curate` light
+
     ids: list[Any] = []
     sources: list[Any] = []
     subsets: list[Any] = []
@@ -105,16 +110,18 @@ def make_batch(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     contents: list[Any] = []
     offsets: list[int] = [0]
     turns_valid: list[bool] = []
+    prov_mask: list[bool] = []
     for r in rows:
         turns = r["turns"]
         meta = r.get("meta")
         if meta is not None and not isinstance(meta, str):
-            meta = json.dumps(meta, ensure_ascii=False, default=str)
+            meta = _META_JSON(meta)
         ids.append(r["id"])
         sources.append(r["source"])
         subsets.append(r.get("subset"))
         metas.append(meta)
         prov = r["provenance"]
+        prov_mask.append(prov is None)
         prov_file.append(None if prov is None else prov["file"])
         prov_record.append(None if prov is None else prov["record"])
         hashes.append(r.get("content_hash") or content_hash(turns))
@@ -131,7 +138,6 @@ def make_batch(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     )
     mask = None if all(turns_valid) else pa.array([not v for v in turns_valid], pa.bool_())
     turns_arr = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), turn_structs, mask=mask)
-    prov_mask = [f is None and r is None for f, r in zip(prov_file, prov_record)]
     prov_arr = pa.StructArray.from_arrays(
         [pa.array(prov_file, pa.large_string()), pa.array(prov_record, pa.int64())],
         names=["file", "record"],

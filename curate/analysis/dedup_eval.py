@@ -38,12 +38,14 @@ class DedupScore:
 
 
 def load_ground_truth(path: str | Path) -> pl.DataFrame:
-    """Columns file, record, kind, of_file, of_record (one row per planted duplicate)."""
+    """Columns file, record, kind, of_file, of_record: one row per planted duplicate (lines with an ``of``)."""
     rows = []
     with Path(path).open(encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 d = json.loads(line)
+                if d.get("of") is None:  # planted kinds that duplicate nothing (failed_*, pii, ...)
+                    continue
                 rows.append(
                     {"file": d["file"], "record": int(d["record"]), "kind": d["kind"],
                      "of_file": d["of"]["file"], "of_record": int(d["of"]["record"])}
@@ -58,7 +60,7 @@ def _locate(files: pl.Series, records: pl.Series, prov: pl.DataFrame) -> pl.Seri
     prov_files = prov["file"].unique().to_list()
     mapping = {}
     for f in files.unique().to_list():
-        hits = [p for p in prov_files if p == f or p.endswith("/" + f) or p.endswith(f)]
+        hits = [p for p in prov_files if p.endswith(f)]
         for h in hits:
             mapping.setdefault(f, []).append(h)
     q = pl.DataFrame({"_gt_file": files, "record": records}).with_row_index("_q")

@@ -130,6 +130,9 @@ def expand_paths(spec: str | os.PathLike[str] | list[str]) -> list[str]:
     specs = [str(s) for s in spec] if isinstance(spec, list) else [str(spec)]
     out: list[str] = []
     for s in specs:
+        if s.startswith("hub:"):  # a Hugging Face Hub dataset: streamed by curate.ingest.hub
+            out.append(s)
+            continue
         s = os.path.expanduser(s)
         if any(ch in s for ch in "*?["):
             hits = sorted(p for p in glob.glob(s, recursive=True) if os.path.isfile(p))
@@ -158,7 +161,9 @@ def open_binary(path: str) -> IO[bytes]:
         import zstandard
 
         fh = open(path, "rb")  # noqa: SIM115 - closed with the returned stream
-        return zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)  # type: ignore[return-value]
+        # BufferedReader adds the line iteration (readline) that the zstd stream reader lacks
+        reader = zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)
+        return io.BufferedReader(reader, buffer_size=1 << 16)  # type: ignore[arg-type]
     return open(path, "rb")  # noqa: SIM115
 
 
@@ -253,13 +258,13 @@ def _iter_jsonl(path: str) -> Iterator[RawRecord]:
             if not raw.strip():
                 continue  # blank lines are not records
             try:
-                text = _decode_line(raw)
-            except RecordError as e:
-                yield RawRecord(record=lineno, line=lineno, error=e, raw=snippet(raw))
-                continue
-            try:
-                obj = _loads(raw)
+                obj = _loads(raw)  # orjson checks UTF-8 itself: decode to text only to explain a failure
             except _JSONError as err:
+                try:
+                    text = _decode_line(raw)
+                except RecordError as e:
+                    yield RawRecord(record=lineno, line=lineno, error=e, raw=snippet(raw))
+                    continue
                 yield RawRecord(record=lineno, line=lineno, error=_json_error(text, err), raw=snippet(text))
                 continue
             yield RawRecord(record=lineno, line=lineno, obj=obj, raw="")
@@ -481,6 +486,10 @@ class Reader(Step):
 
     def raw_records(self, path: str) -> Iterator[RawRecord]:
         """Raw records of one file. JSON family by default; XML or Parquet readers override it."""
+        if path.startswith("hub:"):
+            from curate.ingest.hub import iter_hub_records
+
+            return iter_hub_records(path, self.params)
         head = head_bytes(path)
         check_not_lfs(path, head)
         kind = sniff(head)

@@ -325,6 +325,7 @@ class Runner:
             yaml.safe_dump(self.plan.resolved(), sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
         inputs = self._inputs()
+        self._write_manifest(inputs, started)  # input hashes as they were when this run read them
         self._load_labels()
         fp = self._ingest(inputs)
         try:
@@ -562,6 +563,9 @@ class Runner:
             yield fut.result()
 
     def _run_batches(self, i: int, step: Step, prev: Path, work: Path, rep: StepReport) -> None:
+        step.report_extra = {}
+        step.prepare(self._context(step, work))
+        prepared = dict(step.report_extra)
         sink = _ParquetSink(work / "kept.parquet")
         lsink = _ParquetSink(self.run_dir / "ledger" / f"{work.name}.parquet")
         qsink = _QuarantineSink(self.run_dir / "quarantine" / f"{work.name}.jsonl")
@@ -602,13 +606,12 @@ class Runner:
             raise AccountingError(f"step {step.id} (a {step.kind}) produced {produced - n_in} extra rows")
         rep.n_added = produced - n_in
         rep.extra.update(extra)
+        rep.extra.update(prepared)
         if overridden:
             rep.extra["kept_by_label"] = overridden
 
-    def _run_global(self, i: int, step: GlobalStep, prev: Path, work: Path, rep: StepReport) -> None:
-        ds = pl.scan_parquet(prev)
-        rep.n_in = ds.select(pl.len()).collect().item()
-        ctx = StepContext(
+    def _context(self, step: Step, work: Path) -> StepContext:
+        return StepContext(
             run_dir=self.run_dir, work_dir=work, seed=self.plan.spec.seed,
             extra={"spec": self.plan.resolved(), "reports": [r.to_json() for r in self.reports],
                    "labels_path": str(self.labels_path) if self.labels_path else None,
@@ -617,6 +620,12 @@ class Runner:
             not_duplicate_ids=self.not_duplicate if step.kind == "dedup" else frozenset(),
             progress=self.progress,
         )
+
+    def _run_global(self, i: int, step: GlobalStep, prev: Path, work: Path, rep: StepReport) -> None:
+        ds = pl.scan_parquet(prev)
+        rep.n_in = ds.select(pl.len()).collect().item()
+        ctx = self._context(step, work)
+        step.prepare(ctx)
         step.report_extra = {}
         result: GlobalResult = step.run(ds, ctx)
         ids = ds.select("id")
@@ -725,7 +734,6 @@ class Runner:
         from curate.pipeline.report import funnel_markdown
 
         (self.run_dir / "report.md").write_text(funnel_markdown(report), encoding="utf-8")
-        self._write_manifest(inputs, started)
         return report
 
     def _find_artifact(self, name: str) -> Path | None:

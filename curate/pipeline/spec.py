@@ -207,28 +207,39 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         value = yaml.safe_load(text) if text else ""
         parts = key.strip().split(".")
         node: Any = raw
-        for j, part in enumerate(parts[:-1]):
+        j = 0
+        while j < len(parts) - 1:
             if isinstance(node, list):
-                node = _by_id(node, part, ".".join(parts[: j + 1]))
-            else:
-                if part not in node or node[part] is None:
-                    node[part] = {}
-                node = node[part]
-        last = parts[-1]
-        if isinstance(node, list):
+                node, j = _by_id(node, parts, j)
+                continue
+            part = parts[j]
+            if part not in node or node[part] is None:
+                node[part] = {}
+            node = node[part]
+            j += 1
+        if isinstance(node, list) or j != len(parts) - 1:
             raise SpecError([f"--set {key}: cannot replace a whole list entry"], "command line")
-        node[last] = value
+        node[parts[-1]] = value
     return raw
 
 
-def _by_id(items: list[Any], ident: str, where: str) -> Any:
-    for it in items:
-        if isinstance(it, dict) and (it.get("id") == ident or (it.get("id") is None and it.get("use") == ident)):
-            return it
-    if ident.isdigit() and int(ident) < len(items):
-        return items[int(ident)]
+def _by_id(items: list[Any], parts: list[str], j: int) -> tuple[Any, int]:
+    """Find the list entry named by parts[j:k] (ids may contain dots, e.g. filter.length); return it and k."""
+
+    def names(it: dict[str, Any]) -> set[str]:
+        ident = it.get("id") or it.get("use")
+        return {str(ident), str(ident).replace(".", "_")} if ident else set()
+
+    for k in range(len(parts) - 1, j, -1):
+        cand = ".".join(parts[j:k])
+        for it in items:
+            if isinstance(it, dict) and cand in names(it):
+                return it, k
+    if parts[j].isdigit() and int(parts[j]) < len(items):
+        return items[int(parts[j])], j + 1
     ids = [str(it.get("id") or it.get("use")) for it in items if isinstance(it, dict)]
-    raise SpecError([f"--set {where}: no entry with id {ident!r} (have: {', '.join(ids)})"], "command line")
+    where = ".".join(parts[: j + 1])
+    raise SpecError([f"--set {where}: no entry with id {parts[j]!r} (have: {', '.join(ids)})"], "command line")
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Plan:

@@ -149,6 +149,12 @@ class Step:
     def from_params(cls, step_id: str | None = None, seed: int = 0, **params: Any) -> Step:
         return cls(cls.Params.model_validate(params), step_id=step_id, seed=seed)
 
+    # False for steps whose state comes from prepare(): they run in the main process only.
+    parallel: ClassVar[bool] = True
+
+    def prepare(self, ctx: StepContext) -> None:
+        """Called once before the first batch, with the run's context (e.g. to read an earlier artifact)."""
+
     def fingerprint(self) -> dict[str, Any]:
         """What determines this step's output apart from its input (for the resume cache)."""
         return {"key": self.key, "id": self.id, "params": self.params.model_dump(mode="json"), "seed": self.seed}

@@ -1,0 +1,127 @@
+"""What every page gets: the run, the labels store, the annotator, and the cached derived tables.
+
+Caches are keyed by the run's file mtimes (``RunData.fingerprint``), so a re-run of the recipe into
+the same folder is picked up on the next page load. The index table is a ``cache_resource``
+(shared, not copied per call: at 1M records it is ~250 MB and ``cache_data`` would pickle it on
+every hit); small derived tables use ``cache_data``.
+
+Test hooks (session state, set before the first run; documented in docs/browse.md):
+``curate.run_dir`` and ``curate.labels_path`` replace the command-line arguments, and
+``curate.embedder`` supplies an object with ``embed(list[str]) -> np.ndarray`` for the Search page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from curate.browse.data import Filters, RunData
+from curate.browse.labels import LabelStore
+
+SELECTION = "curate.selection"  # ids selected on the Map page
+FILTERS = "curate.filters"  # the Browse page's current Filters
+SEARCH_HITS = "curate.search_hits"  # ids of the last Search result
+MORE_LIKE = "curate.more_like"  # record id the Search page opens with "more like this" (consumed once)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Indexing the run (once per run)...")
+def index_table(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> pl.DataFrame:
+    return RunData(run_path).build_index()
+
+
+@st.cache_data(max_entries=32, show_spinner="Searching the text...")
+def text_hits(run_path: str, fingerprint: tuple[tuple[str, int], ...], pattern: str, regex: bool) -> pl.DataFrame:
+    return RunData(run_path).text_search(pattern, regex)
+
+
+@st.cache_data(max_entries=4)
+def facets(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> tuple[dict[str, list[Any]], int]:
+    """Distinct values of the filterable columns, and the longest record: small, computed once per run."""
+    index = index_table(run_path, fingerprint)
+    values = {
+        col: index[col].drop_nulls().unique().sort().to_list()
+        for col in ("source", "subset", "lang", "cluster", "reason")
+    }
+    longest = index.select(pl.col("chars").max().fill_null(0)).item() if index.height else 0
+    return values, int(longest)
+
+
+@st.cache_data(max_entries=4)
+def overview_tables(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+    """Counts for the Overview page (status totals, per-source table, reasons seen in the ledger)."""
+    from curate.browse.data import KEPT, sources_table
+
+    index = index_table(run_path, fingerprint)
+    report = RunData(run_path).report()
+    return {
+        "seen": index.height,
+        "kept": int((index["status"] == KEPT).sum()),
+        "sources": sources_table(report, index),
+        "ledger_reasons": index.filter(pl.col("reason").is_not_null())
+        .group_by("step", "reason")
+        .agg(pl.len().alias("records"))
+        .sort("records", descending=True)
+        .head(15),
+    }
+
+
+@st.cache_data(max_entries=4)
+def dedup_groups(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> pl.DataFrame | None:
+    return RunData(run_path).groups()
+
+
+@st.cache_resource(max_entries=4)
+def _run_data(run_path: str) -> RunData:
+    return RunData(run_path)
+
+
+@dataclass
+class Ctx:
+    data: RunData
+    store: LabelStore
+    annotator: str
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, int], ...]]:
+        return str(self.data.path), self.data.fingerprint()
+
+    def index(self) -> pl.DataFrame:
+        return index_table(*self.key)
+
+    def labels(self) -> pl.DataFrame:
+        """Effective labels, read fresh on every rerun (another session may have written)."""
+        return self.store.effective()
+
+    def label(self, ids: Sequence[str], label: str, tags: Sequence[str] = (), note: str = "") -> None:
+        """Write a label (used as a button callback, so the rerun that follows already shows it)."""
+        n = self.store.add(ids, label, tags=tags, note=note, annotator=self.annotator)
+        st.toast(f"{label}: {n} record{'s' if n != 1 else ''} labelled")
+
+    def filters(self) -> Filters:
+        f = st.session_state.get(FILTERS)
+        return f if isinstance(f, Filters) else Filters()
+
+
+def make_ctx(run_dir: str | Path, labels_path: str | Path, annotator: str) -> Ctx:
+    data = _run_data(str(Path(run_dir).resolve()))
+    return Ctx(data=data, store=LabelStore(labels_path), annotator=annotator)
+
+
+def parse_tags(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def label_buttons(ctx: Ctx, rid: str, key: str) -> None:
+    """Keep / Drop / Clear buttons for one record, in a row.
+
+    Labels are written in ``on_click`` callbacks, which run before the page reruns, so the page
+    that follows the click already shows the new label.
+    """
+    cols = st.columns(3)
+    for col, (text, label) in zip(cols, (("Keep", "keep"), ("Drop", "drop"), ("Clear", "clear"))):
+        col.button(text, key=f"{key}.{label}.{rid}", on_click=ctx.label, args=([rid], label))

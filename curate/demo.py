@@ -1,0 +1,918 @@
+"""``curate demo-data DIR``: a deterministic synthetic raw corpus in five native formats, with planted problems.
+
+Why synthetic: the real sources (OIG, Stack Overflow, P3, ShareGPT, Alpaca) are gigabytes, carry
+licences we cannot ship, and nothing in them tells you which records *should* be removed. This corpus
+is small, offline, byte-identical for a given seed, and every planted problem is listed in
+``ground_truth.jsonl`` so each pipeline step can be scored (precision/recall per kind).
+
+Layout under DIR (the Makefile's ``make demo`` uses these paths)::
+
+    oig/unified_chip2.jsonl        LAION OIG lines {"text": "<human>: ...\\n<bot>: ...", "metadata": {...}}
+    stackoverflow/Posts.xml        Stack Exchange dump rows (BOM, HTML-escaped Body/Tags)
+    p3/p3.jsonl                    BigScience P3 records: the homogeneous, low-diversity source
+    sharegpt/sharegpt.json         ShareGPT array [{id, conversations: [{from, value}]}]
+    alpaca/alpaca.json             Alpaca array [{instruction, input, output}]
+    ground_truth.jsonl             one line per planted record: {file, record, kind, of, detail}
+    ground_truth_summary.json      counts per kind and source, low_diversity_source
+
+Locators (``record``) are what readers put in ``provenance.record``: the 1-based line number in JSONL,
+the 1-based element ordinal in a JSON array, the question's ``Id`` in Posts.xml. Planted kinds are
+disjoint: a record has exactly one kind, and the record a duplicate points to (``of``) is never planted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import re
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from random import Random
+from typing import Any
+
+from curate import demo_text as T
+from curate.errors import ConfigError
+
+OIG_FILE = "oig/unified_chip2.jsonl"
+SO_FILE = "stackoverflow/Posts.xml"
+P3_FILE = "p3/p3.jsonl"
+SHAREGPT_FILE = "sharegpt/sharegpt.json"
+ALPACA_FILE = "alpaca/alpaca.json"
+FILES: dict[str, str] = {
+    "oig": OIG_FILE,
+    "stackoverflow": SO_FILE,
+    "p3": P3_FILE,
+    "sharegpt": SHAREGPT_FILE,
+    "alpaca": ALPACA_FILE,
+}
+# Share of the requested records per source (Stack Overflow counts questions).
+SHARES: dict[str, float] = {"oig": 0.30, "stackoverflow": 0.20, "p3": 0.25, "sharegpt": 0.125, "alpaca": 0.125}
+DEFAULT_RECORDS = 20_000
+
+# Planted kinds and the fraction of a source's records that get each, before --plant-scale. Chosen so
+# each kind is "a few percent" at most, as in the real sources, and appears at least once per source.
+RATES: dict[str, dict[str, float]] = {
+    "oig": {
+        "exact_dup": 0.02, "near_dup": 0.02, "cross_source_dup": 0.01, "failed_empty": 0.005,
+        "failed_truncated": 0.01, "failed_error": 0.005, "refusal": 0.015, "non_english": 0.02,
+        "pii": 0.005, "repetitive": 0.005, "malformed": 0.0005,
+    },
+    "stackoverflow": {"exact_dup": 0.02, "near_dup": 0.02, "pii": 0.005},
+    "p3": {"exact_dup": 0.02, "malformed": 0.0005},
+    "sharegpt": {
+        "exact_dup": 0.02, "near_dup": 0.02, "cross_source_dup": 0.01, "failed_empty": 0.005,
+        "failed_truncated": 0.01, "failed_error": 0.005, "refusal": 0.015, "non_english": 0.02,
+        "html": 0.08, "overlong": 0.004, "malformed": 0.002, "pii": 0.005, "repetitive": 0.005,
+    },
+    "alpaca": {
+        "exact_dup": 0.02, "near_dup": 0.02, "failed_empty": 0.005, "failed_truncated": 0.01,
+        "failed_error": 0.005, "refusal": 0.015, "non_english": 0.02, "pii": 0.005, "repetitive": 0.005,
+    },
+}
+# Overlong conversations must exceed this many words (clean.split_long's default budget).
+OVERLONG_WORDS = 4_000
+
+_TOKEN = re.compile(r"\w+")
+
+
+def tokens(text: str) -> set[str]:
+    """Lowercased word tokens: the unit of the near-duplicate guarantee (token-set Jaccard)."""
+    return set(_TOKEN.findall(text.lower()))
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+@dataclass
+class Conv:
+    """One conversation before it is written in a source's format: alternating user/assistant turns."""
+
+    turns: list[tuple[str, str]]  # (role, text), role "user" or "assistant"
+    topic: str = ""
+    html: bool = False  # assistant turns are ChatGPT-style HTML (ShareGPT only)
+    alpaca_input: str = ""  # the Alpaca ``input`` field, when the record has one
+
+    @property
+    def prompt(self) -> str:
+        return self.turns[0][1]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(t for _, t in self.turns)
+
+
+@dataclass
+class Slot:
+    """One record position in a file: clean content, or a planted kind with its target."""
+
+    conv: Any = None  # Conv, a P3 dict, an SO question dict, or raw bytes (malformed)
+    kind: str | None = None
+    of: tuple[str, int] | None = None  # (file, slot index) of the record this one duplicates
+    detail: Any = None
+
+
+@dataclass
+class Plan:
+    """Record counts per source and planted counts per (source, kind)."""
+
+    records: dict[str, int]
+    planted: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def make_plan(n_records: int, plant_scale: float = 1.0) -> Plan:
+    """Split ``n_records`` over the sources and derive every planted count from it (one scale knob)."""
+    if n_records < 50:
+        raise ConfigError(f"--records must be at least 50 (got {n_records}) so every source gets records")
+    if plant_scale < 0:
+        raise ConfigError(f"--plant-scale must be >= 0 (got {plant_scale})")
+    records = {s: max(10, round(n_records * f)) for s, f in SHARES.items()}
+    planted: dict[str, dict[str, int]] = {}
+    for src, rates in RATES.items():
+        planted[src] = {}
+        for kind, rate in rates.items():
+            want = rate * records[src] * plant_scale
+            planted[src][kind] = 0 if plant_scale == 0 else max(1, math.ceil(want) if kind == "malformed" else round(want))
+        if src in ("oig", "p3") and plant_scale > 0:
+            planted[src]["malformed"] = max(2, planted[src]["malformed"])  # one broken JSON, one invalid UTF-8
+        budget = records[src] // 3  # keep most records clean even at large --plant-scale
+        total = sum(planted[src].values())
+        if total > budget:
+            planted[src] = {k: max(1, v * budget // total) for k, v in planted[src].items()}
+    return Plan(records, planted)
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+
+class Writer:
+    """Composes varied topical prompts and answers, avoiding accidental near-duplicates.
+
+    Every answer draws several facts of its topic. Two answers about the same entity never share three
+    facts, two answers in a topic never share four, and no two use the same fact set, so unplanted records stay below the
+    near-duplicate threshold while still sharing the topic's vocabulary (which the map and c-TF-IDF need).
+    """
+
+    def __init__(self, rng: Random) -> None:
+        self.rng = rng
+        self._used: set[tuple[Any, ...]] = set()
+
+    def facts(self, topic: T.Topic, entity: str, k: int) -> list[str]:
+        rng = self.rng
+        n = len(topic.facts)
+        k = min(k, n)
+        pick: list[int] = []
+        for _ in range(30):
+            pick = rng.sample(range(n), k)
+            keys = self._keys(topic, entity, pick)
+            if not any(key in self._used for key in keys):
+                self._used.update(keys)
+                break
+        return [topic.facts[i].replace("{e}", entity).replace("{t}", topic.name) for i in pick]
+
+    @staticmethod
+    def _keys(topic: T.Topic, entity: str, pick: Sequence[int]) -> list[tuple[Any, ...]]:
+        s = sorted(pick)
+        keys: list[tuple[Any, ...]] = [(topic.name, "set", *s)]
+        if len(s) >= 3:
+            keys += [(topic.name, entity, *c) for c in itertools.combinations(s, 3)]
+        if len(s) >= 4:  # across entities, answers may share at most three facts
+            keys += [(topic.name, "any", *c) for c in itertools.combinations(s, 4)]
+        else:
+            keys.append((topic.name, entity, *s))
+        return keys
+
+    def fill(self, template: str, topic: T.Topic, entity: str, entity2: str = "") -> str:
+        return (
+            template.replace("{E}", entity[:1].upper() + entity[1:])
+            .replace("{e2}", entity2)
+            .replace("{e}", entity)
+            .replace("{t}", topic.name)
+        )
+
+    def question(self, topic: T.Topic, entity: str) -> str:
+        rng = self.rng
+        q = self.fill(rng.choice(topic.questions), topic, entity)
+        return self.fill(rng.choice(T.PREFIXES), topic, entity) + q
+
+    def answer(self, topic: T.Topic, entity: str, k: int | None = None, style: str | None = None) -> str:
+        rng = self.rng
+        facts = self.facts(topic, entity, k or rng.choice((3, 4, 4, 5)))
+        opener = self.fill(rng.choice(T.OPENERS), topic, entity)
+        closer = rng.choice(T.CLOSERS)
+        style = style or rng.choice(("para", "para", "para", "list", "bullets"))
+        if style == "list":
+            body = "\n".join(f"{i}. {f}" for i, f in enumerate(facts, 1))
+            out = f"{opener}\n\n{body}"
+        elif style == "bullets":
+            out = opener + "\n\n" + "\n".join(f"- {f}" for f in facts)
+        else:
+            out = " ".join([opener, *facts])
+        return f"{out}\n\n{closer}" if closer else out
+
+    def pick(self, topics: Sequence[T.Topic] = T.TOPICS) -> tuple[T.Topic, str]:
+        topic = self.rng.choice(topics)
+        return topic, self.rng.choice(topic.entities)
+
+    def qa(self, topics: Sequence[T.Topic] = T.TOPICS) -> Conv:
+        topic, e = self.pick(topics)
+        return Conv([("user", self.question(topic, e)), ("assistant", self.answer(topic, e))], topic.name)
+
+    def chat(self, n_exchanges: int) -> Conv:
+        """A multi-turn conversation that stays on one topic, moving between its entities."""
+        rng = self.rng
+        topic, e = self.pick()
+        turns = [("user", self.question(topic, e)), ("assistant", self.answer(topic, e, k=rng.choice((3, 4))))]
+        for _ in range(n_exchanges - 1):
+            e2 = rng.choice([x for x in topic.entities if x != e])
+            turns.append(("user", self.fill(rng.choice(T.FOLLOW_UPS), topic, e2)))
+            turns.append(("assistant", self.answer(topic, e2, k=rng.choice((2, 3)), style="para")))
+            e = e2
+        return Conv(turns, topic.name)
+
+    def alpaca(self) -> Conv:
+        rng = self.rng
+        topic, e = self.pick()
+        if rng.random() < 0.2:
+            tmpl = rng.choice(T.ALPACA_WITH_INPUT)
+            facts = self.facts(topic, e, 4)
+            inp = " ".join(facts)
+            out = self.fill(rng.choice(T.OPENERS), topic, e) + " " + " ".join(facts[:2])
+            return Conv([("user", self.fill(tmpl, topic, e)), ("assistant", out)], topic.name, alpaca_input=inp)
+        e2 = rng.choice([x for x in topic.entities if x != e])
+        instr = self.fill(rng.choice(T.ALPACA_INSTRUCTIONS), topic, e, e2)
+        verb = instr.split()[0]
+        if verb in ("List", "Give", "Create", "Outline", "Suggest", "Identify"):
+            out = self.answer(topic, e, k=rng.choice((3, 4, 5)), style="list")
+        elif verb == "Compare":
+            out = f"Both {e} and {e2} belong to {topic.name}. " + self.answer(topic, e2, k=3, style="para")
+        else:
+            out = self.answer(topic, e, style="para")
+        return Conv([("user", instr), ("assistant", out)], topic.name)
+
+
+# ---------------------------------------------------------------------------------------------- plants
+
+
+_SWAPS = {
+    "usually": "often", "often": "frequently", "good": "great", "best": "ideal", "quickly": "fast",
+    "small": "little", "large": "big", "important": "essential", "easier": "simpler", "help": "assist",
+    "simple": "easy", "start": "begin", "much": "far", "helps": "assists", "keep": "maintain",
+}
+_FILLERS = ("really", "actually", "just", "also", "generally", "typically")
+
+
+def near_dup_edit(rng: Random, text: str, n_edits: int) -> str:
+    """A few small, human-looking edits: a word swapped or inserted, case, punctuation."""
+    words = text.split(" ")
+    for _ in range(n_edits):
+        op = rng.choice(("swap", "insert", "case", "punct", "swap"))
+        i = rng.randrange(len(words))
+        w = words[i]
+        core = w.strip(string.punctuation).lower()
+        if op == "swap" and core in _SWAPS:
+            words[i] = w.replace(core, _SWAPS[core]) if core in w else w
+        elif op == "insert" and len(words) > 3:
+            words.insert(i, rng.choice(_FILLERS))
+        elif op == "case" and w[:1].isalpha():
+            words[i] = w.upper() if rng.random() < 0.3 else w.swapcase()[:1] + w[1:]
+        elif op == "punct":
+            if w.endswith("."):
+                words[i] = w[:-1] + rng.choice(("!", ";", ","))
+            elif w.endswith(","):
+                words[i] = w[:-1]
+            else:
+                words[i] = w + ","
+        else:
+            words.insert(i, rng.choice(_FILLERS))
+    return " ".join(words)
+
+
+def near_dup_conv(rng: Random, conv: Conv) -> Conv:
+    """Edit an earlier conversation so token Jaccard stays >= 0.8 but the text differs."""
+    base = tokens(conv.text + " " + conv.alpaca_input)
+    for attempt in range(20):
+        n = 3 if attempt < 10 else 1
+        turns = []
+        for j, (role, text) in enumerate(conv.turns):
+            edits = rng.randint(1, n) if j < 2 or rng.random() < 0.5 else 0
+            turns.append((role, near_dup_edit(rng, text, edits) if edits else text))
+        out = Conv(turns, conv.topic, conv.html, conv.alpaca_input)
+        if out.text != conv.text and jaccard(base, tokens(out.text + " " + out.alpaca_input)) >= 0.8:
+            return out
+    # Guaranteed fallback: a case change and an added comma keep the token set identical.
+    role, text = conv.turns[0]
+    return Conv([(role, text.upper() + ",")] + conv.turns[1:], conv.topic, conv.html, conv.alpaca_input)
+
+
+def with_response(conv: Conv, response: str) -> Conv:
+    """The conversation with its last assistant turn replaced (failed/refusal/pii/repetitive plants)."""
+    turns = list(conv.turns)
+    turns[-1] = ("assistant", response)
+    return Conv(turns, conv.topic, conv.html, conv.alpaca_input)
+
+
+def failure(rng: Random, kind: str, conv: Conv, topic_entities: dict[str, tuple[str, ...]]) -> tuple[Conv, str]:
+    """Replace the response with one planted failure; returns the new conversation and a detail string."""
+    last = conv.turns[-1][1]
+    entity = rng.choice(topic_entities.get(conv.topic, ("that",)))
+    if kind == "failed_empty":
+        blank = rng.choice(("", " ", "\n", "  \n "))
+        return with_response(conv, blank), "empty" if not blank else "whitespace"
+    if kind == "failed_truncated":
+        words = last.replace("\n", " ").split()
+        cut = max(6, len(words) // 2 + rng.randint(-3, 3))
+        head = " ".join(words[:cut]).rstrip(".!?,;:")
+        tail = rng.choice(T.TRUNCATION_TAILS)
+        return with_response(conv, f"{head} {tail}"), tail
+    if kind == "failed_error":
+        err = rng.choice(T.ERRORS)
+        return with_response(conv, err), err.split("\n")[0][:40]
+    if kind == "refusal":
+        i = rng.randrange(len(T.REFUSALS))
+        return with_response(conv, T.REFUSALS[i].replace("{e}", entity)), f"family_{i}"
+    if kind == "pii":
+        i = rng.randrange(len(T.PII))
+        alnum = string.ascii_letters + string.digits
+        snippet_ = T.PII[i].format(
+            name=rng.choice(T.PII_NAMES), surname=rng.choice(T.PII_SURNAMES), domain=rng.choice(T.PII_DOMAINS),
+            n3=f"{rng.randrange(1000):03d}", n4=f"{rng.randrange(10000):04d}",
+            key="".join(rng.choice(alnum) for _ in range(36)),
+        )
+        kinds = ("email", "phone", "api_key", "phone", "email", "api_key")
+        return with_response(conv, last + "\n\n" + snippet_), kinds[i]
+    if kind == "repetitive":
+        if rng.random() < 0.5:
+            line = rng.choice(T.REPEAT_LINES)
+            reps = rng.randint(15, 40)
+            return with_response(conv, "\n".join([last.split("\n")[0]] + [line] * reps)), f"line x{reps}"
+        words = last.split()[:6]
+        gram = " ".join(words[-3:]) if len(words) >= 3 else "and so on"
+        reps = rng.randint(20, 50)
+        return with_response(conv, " ".join(words[:3] + [gram] * reps)), f"ngram x{reps}"
+    raise ValueError(f"unknown failure kind {kind!r}")
+
+
+def non_english_pool(rng: Random) -> dict[str, list[Conv]]:
+    """Every distinct (question, 3-sentence set) per language, shuffled; used without repeats."""
+    pools: dict[str, list[Conv]] = {}
+    for lang, groups in T.NON_ENGLISH.items():
+        joiner = "" if lang in ("zh", "ja") else " "
+        convs = []
+        for questions, sentences in groups:
+            for q in questions:
+                for combo in itertools.combinations(sentences, 3):
+                    s = list(combo)
+                    rng.shuffle(s)
+                    convs.append(Conv([("user", q), ("assistant", joiner.join(s))], f"lang_{lang}"))
+        rng.shuffle(convs)
+        pools[lang] = convs
+    return pools
+
+
+def overlong_chat(rng: Random, w: Writer) -> Conv:
+    """A long tour across topics (> OVERLONG_WORDS words) without repeating a fact within it."""
+    topics = list(T.TOPICS)
+    rng.shuffle(topics)
+    turns: list[tuple[str, str]] = []
+    words = 0
+    for topic in itertools.cycle(topics):
+        e = rng.choice(topic.entities)
+        turns.append(("user", f"Next, tell me everything important about {e} in {topic.name}."))
+        ans = w.answer(topic, e, k=len(topic.facts), style=rng.choice(("para", "list")))
+        turns.append(("assistant", ans))
+        words += len(turns[-2][1].split()) + len(ans.split())
+        if words > OVERLONG_WORDS * 1.1:
+            break
+    return Conv(turns, "mixed")
+
+
+# ---------------------------------------------------------------------------------------------- sources
+
+
+def assign(rng: Random, n: int, counts: dict[str, int], reserved: Sequence[int] = (0,)) -> dict[int, str]:
+    """Pick disjoint slot indices for each planted kind (never slot 0: JSONL sniffing reads line 1)."""
+    free = [i for i in range(n) if i not in set(reserved)]
+    total = sum(counts.values())
+    if total > len(free):
+        raise ConfigError(f"too many planted records ({total}) for {n} records; lower --plant-scale")
+    chosen = rng.sample(free, total)
+    out: dict[int, str] = {}
+    it = iter(chosen)
+    for kind, c in counts.items():
+        for _ in range(c):
+            out[next(it)] = kind
+    return out
+
+
+def earlier_clean(rng: Random, slots: list[Slot], j: int, pred: Callable[[Slot], bool] = lambda s: True) -> int:
+    """An earlier unplanted slot (the original a duplicate points to)."""
+    for _ in range(50):
+        i = rng.randrange(j)
+        if slots[i].kind is None and slots[i].conv is not None and pred(slots[i]):
+            return i
+    for i in range(j):
+        if slots[i].kind is None and slots[i].conv is not None and pred(slots[i]):
+            return i
+    raise RuntimeError("no earlier clean record to duplicate")  # slot 0 is always clean
+
+
+class Corpus:
+    """Builds all five sources in a fixed order from one seeded random stream."""
+
+    def __init__(self, n_records: int = DEFAULT_RECORDS, seed: int = 0, plant_scale: float = 1.0) -> None:
+        self.plan = make_plan(n_records, plant_scale)
+        self.seed = seed
+        self.rng = Random(seed)
+        self.w = Writer(self.rng)
+        self.slots: dict[str, list[Slot]] = {}
+        self.so_ids: list[int] = []  # question Id per SO slot
+        self.entities = {t.name: t.entities for t in T.TOPICS}
+        self.lang_pool = non_english_pool(self.rng)
+        self._lang_cycle = itertools.cycle(sorted(self.lang_pool))
+
+    # -- shared planting for the chat-like sources ---------------------------------------------------
+    def _chat_source(self, src: str, make: Callable[[], Conv]) -> list[Slot]:
+        rng = self.rng
+        n = self.plan.records[src]
+        counts = dict(self.plan.planted[src])
+        kinds = assign(rng, n, counts)
+        slots = [Slot() for _ in range(n)]
+        for j in range(n):  # clean content first, so plants can copy earlier clean records
+            if kinds.get(j) not in ("malformed", "overlong", "non_english", "exact_dup", "near_dup", "cross_source_dup"):
+                slots[j].conv = make()
+        for j in range(n):
+            kind = kinds.get(j)
+            if kind is None:
+                continue
+            s = slots[j]
+            s.kind = kind
+            if kind == "exact_dup":
+                i = earlier_clean(rng, slots, j)
+                s.conv, s.of = slots[i].conv, (FILES[src], i)
+            elif kind == "near_dup":
+                i = earlier_clean(rng, slots, j)
+                s.conv, s.of = near_dup_conv(rng, slots[i].conv), (FILES[src], i)
+            elif kind == "cross_source_dup":
+                other = "alpaca" if src == "oig" else "oig"
+                pool = self.slots[other]
+                cands = [i for i, x in enumerate(pool) if x.kind is None and isinstance(x.conv, Conv)
+                         and not x.conv.alpaca_input and len(x.conv.turns) == 2]
+                i = rng.choice(cands)
+                s.conv, s.of = pool[i].conv, (FILES[other], i)
+            elif kind == "non_english":
+                lang = next(self._lang_cycle)
+                if not self.lang_pool[lang]:
+                    s.kind = None
+                    s.conv = make()
+                    continue
+                s.conv, s.detail = self.lang_pool[lang].pop(), lang
+            elif kind in ("failed_empty", "failed_truncated", "failed_error", "refusal", "pii", "repetitive"):
+                s.conv, s.detail = failure(rng, kind, s.conv, self.entities)
+            elif kind == "html":
+                s.conv.html = True
+            elif kind == "overlong":
+                s.conv = overlong_chat(rng, self.w)
+                s.detail = sum(len(t.split()) for _, t in s.conv.turns)
+            elif kind == "malformed":
+                s.conv, s.detail = self._malformed(src, j)
+        return slots
+
+    def _malformed(self, src: str, j: int) -> tuple[Any, str]:
+        """Raw bytes for a JSONL line, or an object with an unknown role for ShareGPT."""
+        if src == "sharegpt":
+            conv = self.w.chat(1)
+            return {"id": self._sg_id(), "conversations": [
+                {"from": "human", "value": conv.prompt},
+                {"from": "narrator", "value": "The assistant thinks for a moment before answering."},
+                {"from": "gpt", "value": conv.turns[1][1]},
+            ]}, "unknown_role"
+        # Alternate so each JSONL file gets both kinds: broken JSON first, then invalid UTF-8. The detail
+        # is the reason code the readers give (curate.ingest.base), so evaluation can match it exactly.
+        count = self._malformed_count.get(src, 0)
+        self._malformed_count[src] = count + 1
+        which = ("json_decode", "invalid_utf8")[count % 2]
+        if which == "json_decode":
+            line = '{"text": "<human>: How do I fix a leaky faucet?\\n<bot>: Turn off the water supply first'
+            if src == "p3":
+                line = '{"inputs_pretokenized": "Review: A dull film. Is this review positive or negative?", "targ'
+            return line.encode(), which
+        text = "<human>: Qu\xe9 es un buen caf\xe9?\n<bot>: Un caf\xe9 reci\xe9n molido."
+        body = json.dumps({"text": text} if src == "oig" else {"inputs_pretokenized": text}, ensure_ascii=False)
+        return body.encode("latin-1"), which
+
+    def _sg_id(self) -> str:
+        return "".join(self.rng.choice(string.ascii_letters + string.digits) for _ in range(7))
+
+    # -- P3 ------------------------------------------------------------------------------------------
+    def _p3_record(self) -> dict[str, Any]:
+        rng = self.rng
+        kind = rng.choice(("imdb", "rotten", "amazon", "ag_news", "boolq"))
+        if kind in ("imdb", "rotten"):
+            pos = rng.random() < 0.5
+            pool = T.P3_POSITIVE if pos else T.P3_NEGATIVE
+            slots = {"title": f"{rng.choice(T.P3_TITLE_A)} {rng.choice(T.P3_TITLE_B)}",
+                     "actor": rng.choice(T.P3_ACTORS), "n": str(rng.randint(85, 170)), "year": str(rng.randint(1995, 2022))}
+            sents = [s.format(**slots) for s in rng.sample(pool, rng.randint(3, 4))]
+            adj = rng.choice(T.P3_REVIEW_POS_ADJ if pos else T.P3_REVIEW_NEG_ADJ)
+            sents.insert(rng.randrange(len(sents) + 1), f"{rng.choice(T.P3_SCENES).capitalize()} with "
+                         f"{rng.choice(T.P3_ROLES)} is {adj}, and {rng.choice(T.P3_DIRECTORS)} directs it "
+                         f"{'with real care' if pos else 'without any energy'}.")
+            review = " ".join(sents)
+            if kind == "imdb":
+                return {"inputs_pretokenized": f"{review} Did the reviewer find this movie good or bad?",
+                        "targets_pretokenized": "good" if pos else "bad", "answer_choices": ["bad", "good"],
+                        "subset": "imdb_Reviewer_Opinion_bad_good_choices"}
+            return {"inputs_pretokenized": f"{review} The sentiment expressed for the movie is",
+                    "targets_pretokenized": "positive" if pos else "negative",
+                    "answer_choices": ["negative", "positive"], "subset": "rotten_tomatoes_Movie_Expressed_Sentiment"}
+        if kind == "amazon":
+            pos = rng.random() < 0.5
+            p = rng.choice(T.P3_PRODUCTS)
+            products: tuple[str, ...] = T.P3_PRODUCT_POS if pos else T.P3_PRODUCT_NEG
+            title = rng.choice(("Great value", "Love it", "Works well")) if pos else rng.choice(("Disappointed", "Junk", "Avoid"))
+            review = (f"I bought the {rng.choice(T.P3_COLORS)} {rng.choice(T.P3_BRANDS)} {p} {rng.choice(T.P3_WHEN)}. "
+                      + " ".join(s.format(p=p, n=rng.randint(2, 40)) for s in rng.sample(products, 3)))
+            return {"inputs_pretokenized": "Title: " + title + "\nReview: " + review
+                    + "\nIs this product review positive?", "targets_pretokenized": "Yes" if pos else "No",
+                    "answer_choices": ["No", "Yes"], "subset": "amazon_polarity_Is_this_review"}
+        if kind == "ag_news":
+            label = rng.choice(sorted(T.P3_NEWS))
+            city = rng.choice(T.P3_CITIES)
+            fill = {"city": city, "team": rng.choice(T.P3_TEAMS), "company": rng.choice(T.P3_COMPANIES),
+                    "n": str(rng.randint(2, 90)), "person": rng.choice(T.P3_PEOPLE), "day": rng.choice(T.P3_WEEKDAYS)}
+            lead = f"{city.upper()} ({rng.choice(T.P3_AGENCIES)}) - "
+            body = [s.format(**fill) for s in rng.sample(T.P3_NEWS[label], 3)]
+            body.insert(rng.randrange(4), T.P3_NEWS_LEAD[label].format(n=rng.randint(2, 60), person=fill["person"],
+                                                                       day=fill["day"]))
+            article = lead + " ".join(body)
+            choices = ["World politics", "Sports", "Business", "Science and technology"]
+            target = {"World": "World politics", "Science": "Science and technology"}.get(label, label)
+            return {"inputs_pretokenized": f"What label best describes this news article?\n{article}",
+                    "targets_pretokenized": target, "answer_choices": choices, "subset": "ag_news_classify_question_first"}
+        topic, e = self.w.pick()
+        other = rng.choice([t for t in T.TOPICS if t is not topic])
+        passage_t, q_t, target = rng.choice(T.P3_BOOLQ)
+        f, f2 = rng.sample(topic.facts, 2)
+        passage = passage_t.format(E=e[:1].upper() + e[1:], t=topic.name, f=f, f2=f2)
+        question = q_t.format(e=e, t=topic.name, t2=other.name)
+        return {"inputs_pretokenized": f"{passage}\nQuestion: {question}\nAnswer:", "targets_pretokenized": target,
+                "answer_choices": ["No", "Yes"], "subset": "super_glue_boolq_yes_no_question"}
+
+    def _p3(self) -> list[Slot]:
+        rng = self.rng
+        n = self.plan.records["p3"]
+        kinds = assign(rng, n, self.plan.planted["p3"])
+        slots = [Slot() for _ in range(n)]
+        seen: set[str] = set()
+        for j in range(n):
+            if kinds.get(j) in ("exact_dup", "malformed"):
+                continue
+            for _ in range(20):  # templated texts can collide; only planted dups may be identical
+                rec = self._p3_record()
+                if rec["inputs_pretokenized"] not in seen:
+                    break
+            seen.add(rec["inputs_pretokenized"])
+            slots[j].conv = rec
+        for j, kind in sorted(kinds.items()):
+            slots[j].kind = kind
+            if kind == "exact_dup":
+                i = earlier_clean(rng, slots, j)
+                slots[j].conv, slots[j].of = dict(slots[i].conv), (P3_FILE, i)
+            else:
+                slots[j].conv, slots[j].detail = self._malformed("p3", j)
+        return slots
+
+    # -- Stack Overflow -------------------------------------------------------------------------------
+    def _so_question(self) -> dict[str, Any]:
+        rng, w = self.rng, self.w
+        topic, e = w.pick(T.PROGRAMMING_TOPICS)
+        ids = ("data", "items", "result", "config", "user", "orders", "row", "payload", "cache", "score",
+               "total", "path", "node", "value", "records", "report", "count", "batch", "name", "entry")
+
+        def code() -> str:
+            a, b = rng.sample(ids, 2)
+            return rng.choice(topic.code).format(
+                a=a, b=b, C=b.capitalize(), n=rng.randint(2, 99), f=rng.choice(SO_FILES),
+                h="".join(rng.choice("0123456789abcdef") for _ in range(7)),
+            )
+
+        project = rng.choice(SO_PROJECTS)
+        title = w.fill(rng.choice(topic.questions), topic, e)
+        if rng.random() < 0.3:
+            title = title.rstrip("?") + rng.choice((" - what am I missing?", " (beginner)", "?", " in production?"))
+        body = [
+            f"I'm working on {project} and I'm stuck with {e}.",
+            code(),
+            rng.choice(SO_PROBLEMS).format(n=rng.randint(3, 60), e=e),
+            rng.choice(SO_TRIED).format(e=e, t=topic.name),
+        ]
+        facts = w.facts(topic, e, rng.choice((2, 3)))
+        accepted = {"text": [" ".join(facts[:-1]), facts[-1]], "code": code(), "score": rng.randint(2, 120)}
+        extra = []
+        for _ in range(rng.choice((0, 1, 1, 2))):
+            f2 = w.facts(topic, rng.choice(topic.entities), 2)
+            extra.append({"text": [" ".join(f2), rng.choice(SO_ASIDES)], "code": "", "score": rng.randint(-2, 30)})
+        has_accepted = rng.random() < 0.85
+        return {"title": title, "body": body, "tags": list(topic.tags), "answers": [accepted, *extra],
+                "accepted": 0 if has_accepted else None, "score": rng.randint(0, 200), "topic": topic.name}
+
+    def _so(self) -> list[Slot]:
+        rng = self.rng
+        n = self.plan.records["stackoverflow"]
+        kinds = assign(rng, n, self.plan.planted["stackoverflow"])
+        slots = [Slot() for _ in range(n)]
+        for j in range(n):
+            q = self._so_question()
+            if q["accepted"] is None:  # only scored answers: the reader takes the top score, make it ours
+                q["answers"][0]["score"] = max(a["score"] for a in q["answers"]) + rng.randint(1, 9)
+            slots[j].conv = q
+        for j, kind in sorted(kinds.items()):
+            s = slots[j]
+            s.kind = kind
+            if kind == "exact_dup":
+                i = earlier_clean(rng, slots, j)
+                s.conv, s.of = json.loads(json.dumps(slots[i].conv)), (SO_FILE, i)
+            elif kind == "near_dup":
+                i = earlier_clean(rng, slots, j)
+                q = json.loads(json.dumps(slots[i].conv))
+                q["title"] = near_dup_edit(rng, q["title"], 1)
+                q["answers"][0]["text"][0] = near_dup_edit(rng, q["answers"][0]["text"][0], rng.randint(1, 2))
+                s.conv, s.of = q, (SO_FILE, i)
+            elif kind == "pii":
+                c = failure(rng, "pii", Conv([("user", ""), ("assistant", s.conv["answers"][0]["text"][-1])]), {})
+                s.conv["answers"][0]["text"][-1], s.detail = c[0].turns[-1][1], c[1]
+        return slots
+
+    # -- build --------------------------------------------------------------------------------------
+    def build(self) -> None:
+        self._malformed_count: dict[str, int] = {}
+        w = self.w
+        # Alpaca first: OIG's cross-source duplicates copy Alpaca records, ShareGPT's copy OIG records.
+        self.slots["alpaca"] = self._chat_source("alpaca", w.alpaca)
+        self.slots["oig"] = self._chat_source("oig", w.qa)
+        self.slots["sharegpt"] = self._chat_source("sharegpt", lambda: w.chat(self.rng.choice((1, 2, 2, 3, 4))))
+        self.slots["p3"] = self._p3()
+        self.slots["stackoverflow"] = self._so()
+
+    # -- write --------------------------------------------------------------------------------------
+    def locator(self, file: str, index: int) -> int:
+        return self.so_ids[index] if file == SO_FILE else index + 1
+
+    def write(self, out: Path) -> dict[str, Any]:
+        for rel in FILES.values():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / OIG_FILE).write_bytes(b"".join(_oig_line(s) for s in self.slots["oig"]))
+        (out / P3_FILE).write_bytes(b"".join(_p3_line(s) for s in self.slots["p3"]))
+        (out / ALPACA_FILE).write_bytes(_json_array([_alpaca_obj(s, self.rng) for s in self.slots["alpaca"]]))
+        (out / SHAREGPT_FILE).write_bytes(_json_array([self._sharegpt_obj(s) for s in self.slots["sharegpt"]]))
+        (out / SO_FILE).write_bytes(self._posts_xml())
+        gt_lines = []
+        for src, rel in FILES.items():
+            for j, s in enumerate(self.slots[src]):
+                if s.kind is None:
+                    continue
+                of = None if s.of is None else {"file": s.of[0], "record": self.locator(s.of[0], s.of[1])}
+                gt_lines.append({"file": rel, "record": self.locator(rel, j), "kind": s.kind, "of": of,
+                                 "detail": s.detail})
+        (out / "ground_truth.jsonl").write_bytes(
+            b"".join(json.dumps(g, ensure_ascii=False).encode() + b"\n" for g in gt_lines)
+        )
+        by_kind: dict[str, Counter[str]] = {}
+        for g in gt_lines:
+            src = next(k for k, v in FILES.items() if v == g["file"])
+            by_kind.setdefault(g["kind"], Counter())[src] += 1
+        summary = {
+            "seed": self.seed,
+            "files": FILES,
+            "records": {src: len(self.slots[src]) for src in FILES},
+            "planted": {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
+            "planted_total": len(gt_lines),
+            "low_diversity_source": "p3",
+            "topics": [t.name for t in T.TOPICS],
+            "locators": {"jsonl": "1-based line number", "json_array": "1-based element ordinal",
+                         "posts_xml": "question Id"},
+        }
+        (out / "ground_truth_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        return summary
+
+    def _sharegpt_obj(self, s: Slot) -> dict[str, Any]:
+        if isinstance(s.conv, dict):  # the planted unknown-role record
+            return s.conv
+        conv: Conv = s.conv
+        out = []
+        for role, text in conv.turns:
+            value = to_chatgpt_html(text, conv.topic, self.rng) if conv.html and role == "assistant" else text
+            out.append({"from": "human" if role == "user" else "gpt", "value": value})
+        return {"id": self._sg_id(), "conversations": out}
+
+    def _posts_xml(self) -> bytes:
+        rng = self.rng
+        rows: list[str] = []
+        next_id = 1
+        day = 0.0
+        wiki_at = set(rng.sample(range(len(self.slots["stackoverflow"])), min(4, len(self.slots["stackoverflow"]))))
+        for j, s in enumerate(self.slots["stackoverflow"]):
+            q = s.conv
+            if j in wiki_at:  # tag wiki excerpt + body, as real dumps interleave them
+                tag = q["tags"][0]
+                for ptype, body in ((4, f"{tag} is a tag for questions about {q['topic']}."),
+                                    (5, (f"<p>Use the {tag} tag for questions about {q['topic']}. Include a "
+                                         "minimal example and the full error message.</p>"))):
+                    rows.append(_row(Id=next_id, PostTypeId=ptype, CreationDate=_date(day), Score=0,
+                                     Body=body, OwnerUserId=-1, CommentCount=0))
+                    next_id += 1
+            qid = next_id
+            self.so_ids.append(qid)
+            ans_ids = list(range(qid + 1, qid + 1 + len(q["answers"])))
+            next_id = qid + 1 + len(q["answers"])
+            day += rng.random() * 0.5
+            qattrs: dict[str, Any] = {"Id": qid, "PostTypeId": 1}
+            if q["accepted"] is not None:
+                qattrs["AcceptedAnswerId"] = ans_ids[q["accepted"]]
+            body = "".join(
+                f"<pre><code>{_esc_text(part)}\n</code></pre>\n" if k == 1 else f"<p>{_esc_text(part)}</p>\n\n"
+                for k, part in enumerate(q["body"])
+            )
+            qattrs.update(
+                CreationDate=_date(day), Score=q["score"], ViewCount=q["score"] * 37 + rng.randint(5, 900),
+                Body=body, OwnerUserId=rng.randint(2, 9000), LastActivityDate=_date(day + 0.2), Title=q["title"],
+                Tags="".join(f"<{t}>" for t in q["tags"]), AnswerCount=len(q["answers"]),
+                CommentCount=rng.randint(0, 6),
+            )
+            rows.append(_row(**qattrs))
+            order = list(range(len(q["answers"])))
+            rng.shuffle(order)  # answers arrive in any order after their question
+            for k in order:
+                a = q["answers"][k]
+                parts = [f"<p>{_esc_text(a['text'][0])}</p>\n"]
+                if a["code"]:
+                    parts.append(f"\n<pre><code>{_esc_text(a['code'])}\n</code></pre>\n")
+                parts.append(f"\n<p>{_esc_text(a['text'][1])}</p>\n")
+                rows.append(_row(Id=ans_ids[k], PostTypeId=2, ParentId=qid, CreationDate=_date(day + 0.01 * (k + 1)),
+                                 Score=a["score"], Body="".join(parts), OwnerUserId=rng.randint(2, 9000),
+                                 CommentCount=rng.randint(0, 3)))
+        rows.sort(key=lambda r: int(r.split('"', 2)[1]))  # dumps are sorted by Id
+        head = '\ufeff<?xml version="1.0" encoding="utf-8"?>\n<posts>\n'
+        return (head + "".join(rows) + "</posts>\n").encode("utf-8")
+
+
+SO_PROJECTS = (
+    "a small inventory tool for my team", "a Flask API for a school project", "a data pipeline at work",
+    "a command line tool for log analysis", "an internal dashboard", "a hobby web scraper",
+    "a reporting job that runs every night", "my first open source contribution", "a chat bot for our Discord",
+    "a migration from an old PHP system", "a home automation script", "a thesis analysis notebook",
+    "a billing service", "a static site generator", "a game server plugin", "a deployment script",
+)
+SO_PROBLEMS = (
+    "It runs, but the output is wrong for about {n} percent of the inputs.",
+    "I get an error on line {n} and I don't understand the message.",
+    "This works locally but fails on the server.",
+    "The result is empty even though I am sure the data is there.",
+    "It takes {n} seconds on a tiny input, which seems far too slow.",
+    "Everything looks right, yet the value never changes.",
+    "The docs on {e} did not make it clear to me what is going on.",
+    "Sometimes it works and sometimes it doesn't, which is the confusing part.",
+)
+SO_TRIED = (
+    "I already searched for similar questions about {e} but none matched my case.",
+    "I tried rewriting it a few ways and restarting everything, with no luck.",
+    "I'm fairly new to {t}, so sorry if this is obvious.",
+    "What is the idiomatic way to do this?",
+    "Is this a bug or am I misunderstanding {e}?",
+    "Any pointers would be appreciated.",
+)
+SO_ASIDES = (
+    "This is what worked for me.", "See the documentation for more details.",
+    "Hope that helps.", "I ran into the same issue last year.", "Worth checking your versions too.",
+)
+SO_FILES = ("data.csv", "report.txt", "app.py", "main.js", "users", "orders", "config.yaml", "logs", "sales.csv")
+
+
+# ---------------------------------------------------------------------------------------------- formats
+
+
+def _esc_text(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _esc_attr(s: str) -> str:
+    return _esc_text(s).replace('"', "&quot;").replace("\r", "&#xD;").replace("\n", "&#xA;")
+
+
+def _row(**attrs: Any) -> str:
+    return "  <row " + " ".join(f'{k}="{_esc_attr(str(v))}"' for k, v in attrs.items()) + " />\n"
+
+
+def _date(day: float) -> str:
+    base = time.gmtime(1420070400 + int(day * 86400))  # 2015-01-01, shifted by a deterministic offset
+    ms = int((day * 86400 % 1) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", base) + f".{ms:03d}"
+
+
+def _oig_line(s: Slot) -> bytes:
+    if isinstance(s.conv, bytes):
+        return s.conv + b"\n"
+    conv: Conv = s.conv
+    text = "\n".join(f"<human>: {t}" if r == "user" else f"<bot>: {t}" for r, t in conv.turns)
+    return json.dumps({"text": text, "metadata": {"source": "unified_chip2"}}, ensure_ascii=False).encode() + b"\n"
+
+
+def _p3_line(s: Slot) -> bytes:
+    if isinstance(s.conv, bytes):
+        return s.conv + b"\n"
+    return json.dumps(s.conv, ensure_ascii=False).encode() + b"\n"
+
+
+def _alpaca_obj(s: Slot, rng: Random) -> dict[str, str]:
+    conv: Conv = s.conv
+    if conv.alpaca_input:
+        inp = conv.alpaca_input
+    else:  # most real Alpaca records have "", the seed tasks write "<noinput>"
+        inp = "<noinput>" if rng.random() < 0.15 else ""
+    return {"instruction": conv.prompt, "input": inp, "output": conv.turns[-1][1]}
+
+
+def _json_array(objs: list[dict[str, Any]]) -> bytes:
+    """Indented like the published Alpaca/ShareGPT files: one element starts per top-level line."""
+    parts = [json.dumps(o, ensure_ascii=False, indent=2) for o in objs]
+    body = ",\n".join("  " + p.replace("\n", "\n  ") for p in parts)
+    return ("[\n" + body + "\n]\n").encode()
+
+
+def to_chatgpt_html(text: str, topic: str, rng: Random) -> str:
+    """Render an answer the way scraped ChatGPT pages store it: <p>, <ol>/<ul>, <pre><code class=...>."""
+    out = []
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    items: list[str] = []
+    tag = ""
+    for ln in lines + [""]:
+        m = re.match(r"^(\d+\.|-)\s+(.*)$", ln)
+        if m:
+            tag = "ol" if m.group(1) != "-" else "ul"
+            items.append(f"<li>{_esc_text(m.group(2))}</li>")
+            continue
+        if items:
+            out.append(f"<{tag}>" + "".join(items) + f"</{tag}>")
+            items = []
+        if ln:
+            out.append(f"<p>{_esc_text(ln)}</p>")
+    prog = next((t for t in T.PROGRAMMING_TOPICS if t.name == topic), None)
+    if prog is not None:
+        lang = {"python programming": "python", "pandas dataframes": "python", "regular expressions": "python",
+                "javascript": "javascript", "sql databases": "sql", "docker containers": "dockerfile"}.get(topic, "bash")
+        snippet_ = rng.choice(prog.code).format(a="value", b="item", C="Item", n=rng.randint(2, 9), f="data.csv",
+                                                h="3f2a9c1")
+        code = (f'<pre><div class="bg-black rounded-md"><code class="!whitespace-pre hljs language-{lang}">'
+                f"{_esc_text(snippet_)}</code></div></pre>")
+        out.insert(min(1, len(out)), code)
+    return '<div class="markdown prose w-full break-words dark:prose-invert light">' + "".join(out) + "</div>"
+
+
+# ---------------------------------------------------------------------------------------------- API + CLI
+
+
+def generate(out_dir: str | Path, n_records: int = DEFAULT_RECORDS, seed: int = 0, plant_scale: float = 1.0) -> dict[str, Any]:
+    """Write the demo corpus under ``out_dir``; returns the ground-truth summary."""
+    out = Path(out_dir)
+    corpus = Corpus(n_records, seed, plant_scale)
+    corpus.build()
+    return corpus.write(out)
+
+
+def iter_ground_truth(out_dir: str | Path) -> Iterator[dict[str, Any]]:
+    with open(Path(out_dir) / "ground_truth.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            yield json.loads(line)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", metavar="DIR", help="output folder (created; existing demo files are overwritten)")
+    parser.add_argument("--records", type=int, default=DEFAULT_RECORDS,
+                        help=f"total records over the five sources (default {DEFAULT_RECORDS:,})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives byte-identical files")
+    parser.add_argument("--plant-scale", type=float, default=1.0,
+                        help="multiplies every planted-problem rate (0 = a clean corpus; default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    summary = generate(args.dir, args.records, args.seed, args.plant_scale)
+    secs = time.perf_counter() - t0
+    recs = summary["records"]
+    print(f"wrote {sum(recs.values()):,} records to {args.dir} in {secs:.1f}s (seed {args.seed})")
+    for src, rel in summary["files"].items():
+        print(f"  {rel:<28} {recs[src]:>7,}")
+    planted = ", ".join(f"{k}={sum(v.values())}" for k, v in summary["planted"].items())
+    print(f"  planted {summary['planted_total']:,}: {planted}")
+    print(f"  ground truth: {Path(args.dir) / 'ground_truth.jsonl'}")
+    return 0

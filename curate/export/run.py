@@ -1,0 +1,326 @@
+"""Export the kept records of a run: split, convert, write atomically, describe in a card.
+
+One function, :func:`export_records`, serves both ``curate export RUN_DIR OUT_DIR`` (through
+:func:`export_run`, which reads a finished run directory) and the ``write.hub_dataset`` step
+(which passes the records and the step reports it gets from the runner).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.errors import ConfigError, CurateError
+from curate.export import formats
+from curate.export.atomic import MANIFEST, atomic_output_dir, check_target, pause_for_tests
+from curate.export.card import CardInput, build_card
+from curate.export.hub import (
+    DEFAULT_SHARD_ROWS,
+    HubTarget,
+    KeepScores,
+    SplitFiles,
+    arrow_schema,
+    features_yaml,
+    hub_frame,
+    language_column,
+    score_columns,
+    write_shards,
+)
+from curate.export.licenses import summarize
+from curate.export.splits import SplitSpec, assign_splits, parse_splits
+from curate.rundir import RunDir, RunDirError
+from curate.schema import COLUMNS, SchemaError, validate_record
+
+EXPORT_VERSION = 1
+
+
+@dataclass
+class ExportOptions:
+    """How to export; the CLI flags and the step's params both end up here."""
+
+    fmt: str = "hub"
+    template: str | None = None
+    splits: SplitSpec = field(default_factory=lambda: parse_splits("train=1.0"))
+    shard_rows: int = DEFAULT_SHARD_ROWS
+    seed: int | None = None  # None: the run's seed
+    overwrite: bool = False
+    keep_scores: KeepScores = "all"
+    alpaca_multiturn: formats.AlpacaMultiturn = "history"
+    licenses: Mapping[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Reject contradictory options before any data is read. Raises ConfigError."""
+        if self.fmt not in formats.FORMATS:
+            raise ConfigError(f"unknown format {self.fmt!r}; choose one of {', '.join(formats.FORMATS)}")
+        if self.fmt == "text":
+            if self.template not in formats.TEMPLATES:
+                raise ConfigError(f"--format text needs --template, one of {', '.join(formats.TEMPLATES)}")
+        elif self.template is not None:
+            raise ConfigError("--template applies only to --format text")
+        if self.shard_rows < 1:
+            raise ConfigError(f"--shard-rows must be >= 1, got {self.shard_rows}")
+        if self.alpaca_multiturn not in ("history", "skip"):
+            raise ConfigError(f"--alpaca-multiturn must be history or skip, got {self.alpaca_multiturn!r}")
+
+
+@dataclass
+class RunInfo:
+    """What the card needs to know about the run (report.json's parts and the resolved spec)."""
+
+    name: str
+    spec: Mapping[str, Any]
+    steps: Sequence[Mapping[str, Any]] = ()
+    sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    totals: Mapping[str, Any] | None = None
+    diversity: Mapping[str, Any] | None = None
+    run_dir: str | None = None
+
+    @classmethod
+    def from_run_dir(cls, rd: RunDir) -> RunInfo:
+        report = rd.report()
+        if not report:
+            raise RunDirError(
+                f"{rd.path}: no report.json, so the run did not finish; resume or re-run it before exporting"
+            )
+        spec = rd.spec()
+        return cls(
+            name=str(report.get("name") or spec.get("name") or rd.path.name),
+            spec=spec,
+            steps=report.get("steps", []),
+            sources=report.get("sources", {}),
+            totals=report.get("totals"),
+            diversity=report.get("diversity"),
+            run_dir=str(rd.path),
+        )
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    fmt: str
+    splits: list[SplitFiles]
+    skipped: dict[str, int]
+    n_kept: int
+    url: str | None = None
+
+    @property
+    def n_exported(self) -> int:
+        return sum(s.rows for s in self.splits)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{s.name} {s.rows:,}" for s in self.splits)
+        line = f"exported {self.n_exported:,} of {self.n_kept:,} kept conversations as {self.fmt} to {self.out_dir} ({parts})"
+        if self.skipped:
+            reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(self.skipped.items(), key=lambda kv: -kv[1]))
+            line += f"\nskipped {sum(self.skipped.values()):,} that {self.fmt} cannot hold ({reasons}); see skipped.jsonl"
+        if self.url:
+            line += f"\npushed to {self.url}"
+        return line
+
+
+def check_records(frame: pl.DataFrame) -> None:
+    """Every exported record must follow the conversation schema, and ids must be unique."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise CurateError(f"the kept records lack schema columns {missing}; is this a curate run directory?")
+    dup = frame.filter(pl.col("id").is_duplicated())["id"].unique().head(5).to_list()
+    if dup:
+        raise CurateError(f"the kept records repeat ids (e.g. {dup}); the run directory is corrupt")
+    bad: list[str] = []
+    for row in frame.select("id", "source", "turns", "provenance").iter_rows(named=True):
+        try:
+            validate_record(row)
+        except SchemaError as e:
+            bad.append(f"{row['id']}: {e}")
+            if len(bad) >= 5:
+                break
+    if bad:
+        raise CurateError("kept records do not follow the conversation schema:\n  " + "\n  ".join(bad))
+
+
+def _dump(obj: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(obj)
+
+
+def _write_trainer_split(
+    folder: Path, fmt: str, split: str, frame: pl.DataFrame, opts: ExportOptions,
+    skipped_fh: Any, first_file: list[bool],
+) -> tuple[SplitFiles, Counter[str], Counter[str]]:
+    """One split in a trainer format; returns its files, rows per source and skipped reasons."""
+    rel = formats.file_name(fmt, split)
+    as_array = rel.endswith(".json")
+    per_source: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    rows = 0
+    with (folder / rel).open("wb") as fh:
+        if as_array:
+            fh.write(b"[\n")
+        for rec in frame.select("id", "source", "turns").iter_rows(named=True):
+            try:
+                out = formats.convert(fmt, rec["id"], rec["turns"], opts.template, opts.alpaca_multiturn)
+            except formats.Inexpressible as e:
+                skipped[e.reason] += 1
+                skipped_fh.write(_dump({"id": rec["id"], "source": rec["source"], "split": split, "reason": e.reason}))
+                skipped_fh.write(b"\n")
+                continue
+            if as_array and rows:
+                fh.write(b",\n")
+            fh.write(_dump(out))
+            if not as_array:
+                fh.write(b"\n")
+            rows += 1
+            per_source[rec["source"]] += 1
+        if as_array:
+            fh.write(b"\n]\n")
+        size = fh.tell()
+    if first_file[0]:
+        first_file[0] = False
+        pause_for_tests()
+    return SplitFiles(split, rows, [rel], size), per_source, skipped
+
+
+def export_records(
+    records: pl.LazyFrame | pl.DataFrame,
+    out_dir: str | Path,
+    opts: ExportOptions,
+    run: RunInfo,
+    hub: HubTarget | None = None,
+    private: bool = False,
+) -> ExportResult:
+    """Write the kept ``records`` to ``out_dir`` in ``opts.fmt`` with a card; push if ``hub`` is given.
+
+    Fails before writing anything on bad options, a bad target folder, invalid records or counts
+    that do not match the run's report; a failure or kill mid-way leaves no ``out_dir``.
+    """
+    opts.check()
+    out = Path(out_dir)
+    check_target(out.absolute(), opts.overwrite)
+    lic = summarize(run.spec.get("sources", []), opts.licenses)
+    frame = records.collect() if isinstance(records, pl.LazyFrame) else records
+    check_records(frame)
+    if frame.height == 0:
+        raise CurateError("the run kept no records; there is nothing to export")
+    seed = int(opts.seed if opts.seed is not None else run.spec.get("seed", 0) or 0)
+    assignment = assign_splits(frame.select("id", "source"), opts.splits, seed)
+    ordered = assignment.select("id", "split").join(frame, on="id", how="left", maintain_order="left")
+
+    split_files: list[SplitFiles] = []
+    by_source: dict[str, dict[str, int]] = {}
+    skipped: Counter[str] = Counter()
+    languages: dict[str, int] = {}
+    score_types: dict[str, str] = {}
+    features = None
+    lang_col = language_column(frame.columns)
+    first_file = [True]
+    with atomic_output_dir(out, opts.overwrite) as tmp:
+        if opts.fmt == "hub":
+            scores = score_columns(frame.schema, opts.keep_scores)
+            table = hub_frame(ordered, scores, lang_col)
+            schema = arrow_schema(table)
+            features = features_yaml(schema)
+            score_types = {f["name"]: f["dtype"] for f in features if f["name"] in scores}
+            for name in opts.splits.names:
+                part = table.filter(ordered["split"] == name)
+                split_files.append(write_shards(tmp, name, part, schema, opts.shard_rows, first_file))
+            counts = ordered.group_by("source", "split").len()
+            for src, split, n in counts.iter_rows():
+                by_source.setdefault(src, {})[split] = n
+            lang_counts = table.group_by("language").len().drop_nulls("language")
+            languages = {str(k): int(v) for k, v in lang_counts.iter_rows()}
+        else:
+            with (tmp / "skipped.jsonl").open("wb") as skipped_fh:
+                for name in opts.splits.names:
+                    part = ordered.filter(pl.col("split") == name)
+                    files, per_source, why = _write_trainer_split(
+                        tmp, opts.fmt, name, part, opts, skipped_fh, first_file
+                    )
+                    split_files.append(files)
+                    skipped.update(why)
+                    for src, n in per_source.items():
+                        by_source.setdefault(src, {})[name] = n
+            if not skipped:
+                (tmp / "skipped.jsonl").unlink()
+            if opts.fmt in ("sharegpt", "alpaca"):
+                info = formats.llamafactory_info(opts.fmt, run.name.replace("-", "_"), opts.splits.names)
+                (tmp / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+            if lang_col:  # languages of what was written, not of what was skipped
+                skipped_ids = _skipped_ids(tmp)
+                lang = frame.filter(~pl.col("id").is_in(list(skipped_ids))) if skipped_ids else frame
+                languages = {str(k): int(v) for k, v in lang.group_by(lang_col).len().drop_nulls(lang_col).iter_rows()}
+        data_files = {
+            s.name: (f"data/{s.name}-*" if opts.fmt == "hub" else s.files[0]) for s in split_files
+        }
+        card = CardInput(
+            name=run.name,
+            spec=run.spec,
+            steps=run.steps,
+            licenses=lic,
+            splits=split_files,
+            exported_by_source=by_source,
+            n_kept=frame.height,
+            kept_by_source={str(k): int(v) for k, v in frame.group_by("source").len().iter_rows()},
+            fmt=opts.fmt,
+            template=opts.template,
+            seed=seed,
+            sources=run.sources,
+            totals=run.totals,
+            diversity=run.diversity,
+            languages=languages,
+            lang_col=lang_col,
+            score_types=score_types,
+            features=features,
+            skipped=dict(skipped),
+            data_files=data_files,
+        )
+        (tmp / "README.md").write_text(build_card(card), encoding="utf-8")
+        manifest = {
+            "curate_export": EXPORT_VERSION,
+            "format": opts.fmt,
+            "template": opts.template,
+            "run_name": run.name,
+            "run_dir": run.run_dir,
+            "seed": seed,
+            "splits_requested": opts.splits.as_text(),
+            "splits": {s.name: {"rows": s.rows, "files": s.files} for s in split_files},
+            "n_kept": frame.height,
+            "n_exported": sum(s.rows for s in split_files),
+            "skipped": dict(skipped),
+            "language_column": lang_col,
+            "score_columns": list(score_types),
+            "licenses": {p.source: p.info.license for p in lic.per_source},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    result = ExportResult(out.absolute(), opts.fmt, split_files, dict(skipped), frame.height)
+    if hub is not None:
+        from curate.export.hub import push_folder
+
+        result.url = push_folder(hub, result.out_dir, private)
+    return result
+
+
+def _skipped_ids(folder: Path) -> set[str]:
+    path = folder / "skipped.jsonl"
+    if not path.exists():
+        return set()
+    with path.open(encoding="utf-8") as fh:
+        return {json.loads(line)["id"] for line in fh if line.strip()}
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, opts: ExportOptions, **kw: Any) -> ExportResult:
+    """Export a finished run directory (``runs/<name>/<ts>`` or ``runs/<name>`` with ``latest``)."""
+    opts.check()
+    rd = RunDir(run_dir)
+    run = RunInfo.from_run_dir(rd)
+    out = Path(out_dir).absolute()
+    run_path = rd.path.absolute()
+    if out == run_path or out in run_path.parents:
+        raise ConfigError(f"{out}: the export folder would replace the run directory {run_path}; choose another")
+    return export_records(rd.final(), out, opts, run, **kw)

@@ -1,0 +1,281 @@
+"""MinHash signatures and LSH candidate pairs, vectorised with polars and numpy.
+
+Arrays in, arrays out: texts become uint64 word-n-gram hashes (one concatenated array plus offsets),
+signatures are a (n, num_perm) uint32 matrix, LSH returns candidate row pairs, and candidates are
+verified with exact Jaccard on the shingle sets. No Python loop runs per shingle or per token.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+# Word tokens: runs of letters/digits (unicode-aware); CJK text without spaces becomes one long token
+# per run, so short-shingle fallback applies (documented in dedup.minhash).
+TOKEN_PATTERN = r"\w+"
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant (splitmix64) to combine token hashes
+_MAX_U32 = np.uint32(0xFFFFFFFF)
+
+
+@dataclass
+class Shingles:
+    """Word-n-gram hashes of n texts: ``hashes[offsets[r]:offsets[r+1]]`` belong to row r (unique, sorted)."""
+
+    hashes: np.ndarray  # uint64
+    offsets: np.ndarray  # int64, length n + 1
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def of(self, row: int) -> np.ndarray:
+        return self.hashes[self.offsets[row] : self.offsets[row + 1]]
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads combined n-gram hashes over all 64 bits."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def shingle(texts: pl.Series | list[str], ngram: int = 5, seed: int = 0, chunk_rows: int = 20_000) -> Shingles:
+    """Lowercased word n-gram hashes per text (duplicates within a row are kept; MinHash ignores them).
+
+    A text with fewer than ``ngram`` tokens gets one shingle of all its tokens; an empty text gets none.
+    Rows are processed in chunks (about 1M tokens each for 50-word texts): the numpy temporaries stay
+    small enough to be reused by the allocator instead of page-faulting fresh memory on every step.
+    """
+    if ngram < 1:
+        raise ValueError("ngram must be >= 1")
+    s = pl.Series("t", texts, dtype=pl.Utf8).fill_null("")
+    parts: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    for start in range(0, max(len(s), 1), chunk_rows):
+        hashes, n_sh = _shingle_chunk(s.slice(start, chunk_rows), ngram, seed)
+        parts.append(hashes)
+        counts.append(n_sh)
+    all_counts = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    offsets = np.zeros(len(all_counts) + 1, dtype=np.int64)
+    np.cumsum(all_counts, out=offsets[1:])
+    return Shingles(np.concatenate(parts) if parts else np.zeros(0, np.uint64), offsets)
+
+
+def _shingle_chunk(s: pl.Series, ngram: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    tokens = s.str.to_lowercase().str.extract_all(TOKEN_PATTERN)
+    lens = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
+    h = tokens.explode().drop_nulls().hash(seed=seed).to_numpy()
+    n_tok = len(h)
+    starts = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=starts[1:])
+    short = (lens > 0) & (lens < ngram)
+    short_pos = starts[:-1][short]
+    short_len = lens[short]
+    with np.errstate(over="ignore"):
+        # after step k, combined[p] = polynomial hash of tokens p..p+k-1 (mod 2**64) for p <= n_tok - k;
+        # updated in place on the shrinking prefix, so no shifted copy is allocated per step
+        combined = h.astype(np.uint64, copy=True)
+        short_vals = np.zeros(len(short_pos), dtype=np.uint64)
+        for k in range(1, ngram + 1):
+            if k > 1:
+                head = combined[: n_tok - (k - 1)]
+                np.multiply(head, _MIX, out=head)
+                np.add(head, h[k - 1 :], out=head)
+            at_k = short_len == k
+            short_vals[at_k] = combined[short_pos[at_k]]
+        combined[short_pos] = short_vals
+        # keep position p of row r when p + ngram <= end of r (full n-grams), plus each short row's start
+        n_full = np.maximum(lens - ngram + 1, 0)
+        take = np.zeros(n_tok + 1, dtype=np.int8)
+        np.add.at(take, starts[:-1][n_full > 0], 1)
+        np.add.at(take, (starts[:-1] + n_full)[n_full > 0], -1)
+        keep = np.cumsum(take[:-1], dtype=np.int8).astype(bool)
+        keep[short_pos] = True
+        hashes = _mix64(combined[keep])
+    n_sh = np.where(lens >= ngram, lens - ngram + 1, short.astype(np.int64))
+    return hashes, n_sh
+
+
+def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (a, b) for multiply-shift hashing ((a*x + b) mod 2**64) >> 32 with odd a."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+def signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, block_perm: int = 16,
+               chunk_shingles: int = 1_000_000) -> np.ndarray:
+    """(n, num_perm) uint32 MinHash signatures; rows without shingles are all 0xFFFFFFFF.
+
+    Each block of permutations is one (shingles x block_perm) array reduced per row with
+    ``np.minimum.reduceat``; rows are chunked so that array stays near ``chunk_shingles`` long.
+    """
+    a, b = permutations(num_perm, seed)
+    n = len(sh)
+    sig = np.full((n, num_perm), _MAX_U32, dtype=np.uint32)
+    counts = sh.counts()
+    nonempty = np.flatnonzero(counts > 0)
+    if len(nonempty) == 0:
+        return sig
+    # chunk boundaries over non-empty rows by cumulative shingle count
+    cum = np.cumsum(counts[nonempty])
+    cut = np.searchsorted(cum, np.arange(chunk_shingles, cum[-1], chunk_shingles), side="left")
+    edges = np.unique(np.concatenate([[0], cut + 1, [len(nonempty)]]))
+    edges = edges[edges <= len(nonempty)]
+    with np.errstate(over="ignore"):
+        for lo, hi in itertools.pairwise(edges):
+            rows = nonempty[lo:hi]
+            s0, s1 = sh.offsets[rows[0]], sh.offsets[rows[-1] + 1]
+            x = sh.hashes[s0:s1]
+            # rows are contiguous in the shingle array except for empty rows, which hold no shingles
+            idx = sh.offsets[rows] - s0
+            buf = np.empty((block_perm, len(x)), dtype=np.uint64)
+            for p in range(0, num_perm, block_perm):
+                # (block_perm, shingles) layout: each permutation's row is contiguous for reduceat;
+                # in-place ops on one cache-sized buffer avoid allocating per step
+                q = min(block_perm, num_perm - p)
+                hv = buf[:q]
+                np.multiply(a[p : p + q, None], x[None, :], out=hv)
+                np.add(hv, b[p : p + q, None], out=hv)
+                np.right_shift(hv, np.uint64(32), out=hv)
+                sig[rows, p : p + q] = np.minimum.reduceat(hv, idx, axis=1).T
+    return sig
+
+
+def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shingles: int = 1 << 20) -> np.ndarray:
+    """(n, num_perm) uint32 one-permutation-hashing signatures with optimal densification.
+
+    One-permutation hashing (Li, Owen, Zhang 2012) hashes every shingle once: the hash picks one of
+    ``num_perm`` bins and the bin keeps the smallest value, so the cost is O(shingles), not
+    O(shingles x num_perm) as with k permutations. Empty bins are filled by optimal densification
+    (Shrivastava 2017): bin j copies the value of bin h(j, t) for the first attempt t whose bin is
+    non-empty, with h independent of the row, so two rows agree in slot j with probability equal to
+    their Jaccard, as with classic MinHash. Rows without shingles are all 0xFFFFFFFF.
+    """
+    k = int(num_perm)
+    n = len(sh)
+    sig = np.full((n, k), _MAX_U32, dtype=np.uint32)
+    counts = sh.counts()
+    if n == 0 or sh.offsets[-1] == 0:
+        return sig
+    key = _mix64(np.array([seed], dtype=np.uint64) + np.uint64(0x632BE59BD9B4E019))[0]
+    edges = np.unique(np.searchsorted(sh.offsets, np.arange(0, sh.offsets[-1], chunk_shingles), side="right") - 1)
+    edges = np.unique(np.concatenate([[0], edges, [n]]))
+    with np.errstate(over="ignore"):
+        for lo, hi in itertools.pairwise(edges.tolist()):
+            h = _mix64(sh.hashes[sh.offsets[lo] : sh.offsets[hi]] ^ key)
+            # bin from the high 32 bits (multiply-shift range reduction), value from the low 32 bits
+            bins = ((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)
+            vals = np.minimum(h.astype(np.uint32), _MAX_U32 - np.uint32(1))
+            flat_idx = np.repeat(np.arange(hi - lo, dtype=np.int64) * k, counts[lo:hi]) + bins.astype(np.int64)
+            block = sig[lo:hi]
+            np.minimum.at(block.reshape(-1), flat_idx, vals)
+            _densify(block, key)
+    return sig
+
+
+def _densify(block: np.ndarray, key: np.uint64) -> None:
+    """Fill empty bins in place: bin j takes bin h(j, t)'s value for the first non-empty probe t."""
+    k = block.shape[1]
+    empty = block == _MAX_U32
+    has_any = ~empty.all(axis=1)
+    pr, pj = np.nonzero(empty & has_any[:, None])
+    t = 0
+    with np.errstate(over="ignore"):
+        while len(pr):
+            probe = _mix64(pj.astype(np.uint64) + np.uint64(t * k) + key)
+            tgt = (((probe >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
+            ok = ~empty[pr, tgt]
+            block[pr[ok], pj[ok]] = block[pr[ok], tgt[ok]]
+            pr, pj = pr[~ok], pj[~ok]
+            t += 1
+
+
+def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) minimising weighted false-positive and false-negative mass around ``threshold``
+    (the same optimisation datasketch's MinHashLSH uses, integrated numerically)."""
+    xs_lo = np.linspace(0.0, threshold, 200)
+    xs_hi = np.linspace(threshold, 1.0, 200)
+    best, best_err = (1, num_perm), math.inf
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            fp = np.trapezoid(1 - (1 - xs_lo**rows) ** bands, xs_lo)
+            fn = np.trapezoid((1 - xs_hi**rows) ** bands, xs_hi)
+            err = fp_weight * fp + fn_weight * fn
+            if err < best_err:
+                best, best_err = (bands, rows), err
+    return best
+
+
+def candidate_pairs(sig: np.ndarray, bands: int, rows: int, window: int = 32,
+                    active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (i < j) that share at least one LSH band bucket.
+
+    Within a bucket every row is paired with the next ``window - 1`` rows of that bucket in row order:
+    all pairs for buckets up to ``window`` rows, a bounded band around each row for larger ones (these
+    are near-identical clusters, which union-find still joins through the overlapping windows).
+    ``active`` (bool per row) excludes rows, e.g. empty texts.
+    """
+    n = sig.shape[0]
+    rows_idx = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
+    keys: list[np.ndarray] = []
+    for band in range(bands):
+        cols = sig[rows_idx, band * rows : (band + 1) * rows].astype(np.uint64)
+        with np.errstate(over="ignore"):
+            # two 32-bit slots packed exactly into one uint64 per finaliser call; a key collision only
+            # adds a candidate, which exact Jaccard then rejects
+            hv = np.full(len(rows_idx), np.uint64(band + 1) * _MIX, dtype=np.uint64)
+            for c in range(0, cols.shape[1], 2):
+                v = cols[:, c] << np.uint64(32)
+                if c + 1 < cols.shape[1]:
+                    v |= cols[:, c + 1]
+                hv = _mix64(hv * _MIX + v)
+        order = np.argsort(hv, kind="stable")  # rows_idx is ascending, so ties stay in row order
+        sorted_h, sorted_r = hv[order], rows_idx[order]
+        for d in range(1, window):
+            same = sorted_h[d:] == sorted_h[:-d]
+            if not same.any():
+                break
+            i, j = sorted_r[:-d][same], sorted_r[d:][same]
+            keys.append(np.minimum(i, j) * n + np.maximum(i, j))
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    uniq = np.unique(np.concatenate(keys))
+    return uniq // n, uniq % n
+
+
+def jaccard(sh: Shingles, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of the shingle sets of row pairs (one small set intersection per pair)."""
+    out = np.zeros(len(i), dtype=np.float32)
+    uniq_cache: dict[int, np.ndarray] = {}
+
+    def u(r: int) -> np.ndarray:
+        v = uniq_cache.get(r)
+        if v is None:
+            v = np.unique(sh.of(r))
+            if len(uniq_cache) > 200_000:
+                uniq_cache.clear()
+            uniq_cache[r] = v
+        return v
+
+    for k, (a, b) in enumerate(zip(i.tolist(), j.tolist())):
+        x, y = u(a), u(b)
+        if len(x) == 0 or len(y) == 0:
+            continue
+        inter = len(np.intersect1d(x, y, assume_unique=True))
+        out[k] = inter / (len(x) + len(y) - inter)
+    return out
+
+
+def estimated_jaccard(sig: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Fraction of equal signature slots: the MinHash estimate of Jaccard."""
+    return (sig[i] == sig[j]).mean(axis=1).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Deduplication at three levels (exact hash, MinHash-LSH, semantic) with one shared keep policy."""

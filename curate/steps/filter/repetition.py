@@ -1,0 +1,227 @@
+"""Gopher repetition metrics and degenerate-loop detection on assistant text (filter.repetition)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from curate.pipeline.registry import register
+from curate.steps.base import Filter, StepParams, map_records, with_errors
+from curate.steps.clean._text import strip_code_expr
+
+TOP_NS = (2, 3, 4)
+DUP_NS = (5, 6, 7, 8, 9, 10)
+METRICS: tuple[str, ...] = (
+    "dup_line_frac",
+    "dup_para_frac",
+    "dup_line_char_frac",
+    "dup_para_char_frac",
+    *(f"top_{n}gram_char_frac" for n in TOP_NS),
+    *(f"dup_{n}gram_char_frac" for n in DUP_NS),
+)
+_RESULT = pl.Struct({"words": pl.Int32, "degenerate_repeats": pl.Int32, **{m: pl.Float64 for m in METRICS}})
+_PARA_SPLIT = re.compile(r"\n\s*\n")
+# A line or loop unit counts only if it holds something besides digits and punctuation:
+# "}" / "});" / "----" / "0, 0, 0" repeat legitimately in code, tables and data.
+_CONTENT = re.compile(r"[^\W\d_]|[^\x00-\x7f\w\s]")
+
+
+def _dup_fracs(parts: list[str]) -> tuple[float, float]:
+    """(fraction of parts that repeat an earlier part, fraction of their characters)."""
+    if not parts:
+        return 0.0, 0.0
+    seen: set[str] = set()
+    dup = dup_chars = total_chars = 0
+    for p in parts:
+        total_chars += len(p)
+        if p in seen:
+            dup += 1
+            dup_chars += len(p)
+        else:
+            seen.add(p)
+    return dup / len(parts), (dup_chars / total_chars if total_chars else 0.0)
+
+
+def _windows(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse index and counts of the distinct word n-grams (exact, no hashing)."""
+    win = np.lib.stride_tricks.sliding_window_view(ids, n)
+    keys = np.ascontiguousarray(win).view(np.dtype((np.void, ids.itemsize * n))).ravel()
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return inverse.ravel(), counts
+
+
+def gopher_metrics(text: str) -> dict[str, float]:
+    """Gopher (Rae et al. 2021, table A1) repetition fractions of one text.
+
+    Lines are non-empty lines holding a letter (so ``}`` and rulers never count); paragraphs are
+    split on blank lines. Character fractions count word characters (whitespace excluded): top
+    n-gram = characters of the most frequent n-gram times its count; duplicate n-gram = characters
+    of words covered by any n-gram that occurs more than once (overlaps counted once).
+    """
+    lines = [ln.strip() for ln in text.split("\n")]
+    lines = [ln for ln in lines if ln and _CONTENT.search(ln)]
+    paras = [p.strip() for p in _PARA_SPLIT.split(text) if p.strip()]
+    out: dict[str, float] = {}
+    out["dup_line_frac"], out["dup_line_char_frac"] = _dup_fracs(lines)
+    out["dup_para_frac"], out["dup_para_char_frac"] = _dup_fracs(paras)
+
+    words = text.split()
+    vocab: dict[str, int] = {}
+    ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int64, count=len(words))
+    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+    total = float(lens.sum()) or 1.0
+    for n in TOP_NS:
+        if len(words) < n:
+            out[f"top_{n}gram_char_frac"] = 0.0
+            continue
+        inverse, counts = _windows(ids, n)
+        best = int(np.argmax(counts))
+        if counts[best] < 2:
+            out[f"top_{n}gram_char_frac"] = 0.0
+            continue
+        first = int(np.argmax(inverse == best))
+        out[f"top_{n}gram_char_frac"] = float(lens[first : first + n].sum() * counts[best]) / total
+    for n in DUP_NS:
+        if len(words) < n:
+            out[f"dup_{n}gram_char_frac"] = 0.0
+            continue
+        inverse, counts = _windows(ids, n)
+        starts = np.nonzero(counts[inverse] > 1)[0]
+        cover = np.zeros(len(words) + 1, dtype=np.int64)
+        np.add.at(cover, starts, 1)
+        np.add.at(cover, starts + n, -1)
+        covered = np.cumsum(cover[:-1]) > 0
+        out[f"dup_{n}gram_char_frac"] = float(lens[covered].sum()) / total
+    return out
+
+
+def longest_loop(words: list[str], max_unit: int) -> int:
+    """Most consecutive repetitions of any unit of 1..max_unit words ("the the the" -> 3).
+
+    Only units that contain a letter or a symbol such as an emoji count (see ``_CONTENT``).
+    """
+    if len(words) < 2:
+        return 1 if words else 0
+    vocab: dict[str, int] = {}
+    ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int64, count=len(words))
+    best = 1
+    for p in range(1, min(max_unit, len(words) // 2) + 1):
+        eq = ids[p:] == ids[:-p]
+        if not eq.any():
+            continue
+        # Runs of equal positions: a run of length L repeats the unit L // p + 1 times.
+        padded = np.concatenate(([0], eq.astype(np.int8), [0]))
+        edges = np.diff(padded)
+        starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+        for s, e in zip(starts, ends):
+            reps = (e - s) // p + 1
+            if reps <= best:
+                continue
+            if any(_CONTENT.search(w) for w in words[s : s + p]):
+                best = reps
+    return best
+
+
+@register("filter.repetition")
+class RepetitionFilter(Filter):
+    """Reject assistant text that repeats itself: Gopher's repetition rules plus degenerate loops.
+
+    Metrics and default thresholds are Gopher's (Rae et al. 2021, table A1): duplicate line and
+    paragraph fractions (0.30) and their character fractions (0.20), top 2/3/4-gram character
+    fraction (0.20/0.18/0.16), duplicate 5..10-gram character fraction (0.15 .. 0.10). They are
+    computed (``<id>.<metric>``) and applied only to texts with at least ``min_words`` words;
+    below that they are null. ``degenerate_output`` applies to any length: the same unit of
+    1..``max_loop_unit_words`` words (a token, a short line, a phrase) repeated
+    ``degenerate_min_repeats`` or more times in a row (``<id>.degenerate_repeats``). Fenced code
+    blocks are removed first (``skip_code``) because code legitimately repeats lines such as
+    ``}``; lines and loop units made only of digits and punctuation never count as repeats.
+
+    Reasons: degenerate_output, repeated_lines, repeated_paragraphs, repeated_ngrams
+    (checked in this order).
+    """
+
+    class Params(StepParams):
+        roles: list[Literal["user", "assistant", "system", "tool"]] = Field(
+            ["assistant"], min_length=1, description="Roles whose turns are measured (joined)."
+        )
+        skip_code: bool = Field(True, description="Remove fenced code blocks before measuring.")
+        min_words: int = Field(50, ge=1, description="Gopher rules apply only from this many words.")
+        max_chars: int = Field(
+            100_000, gt=0, description="Only this prefix of the text is measured (characters)."
+        )
+        dup_line_frac: float = Field(0.30, ge=0, le=1, description="Max fraction of duplicate lines.")
+        dup_para_frac: float = Field(0.30, ge=0, le=1, description="Max fraction of duplicate paragraphs.")
+        dup_line_char_frac: float = Field(
+            0.20, ge=0, le=1, description="Max fraction of characters in duplicate lines."
+        )
+        dup_para_char_frac: float = Field(
+            0.20, ge=0, le=1, description="Max fraction of characters in duplicate paragraphs."
+        )
+        top_2gram: float = Field(0.20, ge=0, le=1, description="Max character fraction of the top 2-gram.")
+        top_3gram: float = Field(0.18, ge=0, le=1, description="Max character fraction of the top 3-gram.")
+        top_4gram: float = Field(0.16, ge=0, le=1, description="Max character fraction of the top 4-gram.")
+        dup_5gram: float = Field(0.15, ge=0, le=1, description="Max character fraction in duplicate 5-grams.")
+        dup_6gram: float = Field(0.14, ge=0, le=1, description="Max character fraction in duplicate 6-grams.")
+        dup_7gram: float = Field(0.13, ge=0, le=1, description="Max character fraction in duplicate 7-grams.")
+        dup_8gram: float = Field(0.12, ge=0, le=1, description="Max character fraction in duplicate 8-grams.")
+        dup_9gram: float = Field(0.11, ge=0, le=1, description="Max character fraction in duplicate 9-grams.")
+        dup_10gram: float = Field(
+            0.10, ge=0, le=1, description="Max character fraction in duplicate 10-grams."
+        )
+        degenerate_min_repeats: int = Field(
+            10, ge=2, description="A unit repeated this many times in a row is a degenerate loop."
+        )
+        max_loop_unit_words: int = Field(8, ge=1, description="Longest loop unit checked (words).")
+
+    def _text_expr(self) -> pl.Expr:
+        turns = pl.col("turns").list.eval(
+            pl.element()
+            .filter(pl.element().struct.field("role").is_in(list(self.params.roles)))
+            .struct.field("content")
+        )
+        text = turns.list.join("\n\n").fill_null("").str.slice(0, self.params.max_chars)
+        return strip_code_expr(text) if self.params.skip_code else text
+
+    def _record(self, row: dict[str, Any]) -> dict[str, Any]:
+        text: str = row["text"]
+        words = text.split()
+        out: dict[str, Any] = {m: None for m in METRICS}
+        out["words"] = len(words)
+        out["degenerate_repeats"] = longest_loop(words, self.params.max_loop_unit_words)
+        if len(words) >= self.params.min_words:
+            out.update(gopher_metrics(text))
+        return out
+
+    def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
+        texts = batch.select(self._text_expr().alias("text"))
+        values, errors = map_records(texts, self._record, _RESULT)
+        res = values.struct.unnest()
+        out = batch.with_columns(*(res[c].alias(f"{self.id}.{c}") for c in res.columns))
+        return with_errors(out, errors)
+
+    def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
+        p, i = self.params, self.id
+
+        def over(metric: str, limit: float) -> pl.Expr:
+            return (pl.col(f"{i}.{metric}") > limit).fill_null(False)
+
+        ngram = over("top_2gram_char_frac", p.top_2gram) | over("top_3gram_char_frac", p.top_3gram)
+        ngram = ngram | over("top_4gram_char_frac", p.top_4gram)
+        for n in DUP_NS:
+            ngram = ngram | over(f"dup_{n}gram_char_frac", getattr(p, f"dup_{n}gram"))
+        return batch.select(
+            pl.when((pl.col(f"{i}.degenerate_repeats") >= p.degenerate_min_repeats).fill_null(False))
+            .then(pl.lit("degenerate_output"))
+            .when(over("dup_line_frac", p.dup_line_frac) | over("dup_line_char_frac", p.dup_line_char_frac))
+            .then(pl.lit("repeated_lines"))
+            .when(over("dup_para_frac", p.dup_para_frac) | over("dup_para_char_frac", p.dup_para_char_frac))
+            .then(pl.lit("repeated_paragraphs"))
+            .when(ngram)
+            .then(pl.lit("repeated_ngrams"))
+            .otherwise(pl.lit(None, dtype=pl.Utf8))
+            .alias("reason")
+        ).to_series()

@@ -1,0 +1,1 @@
+"""Writers: global steps that write the kept records somewhere and decide nothing."""

@@ -1,0 +1,127 @@
+"""The real app in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+Starts ``streamlit run app.py -- RUN_DIR`` on a free port, opens the Map and Browse pages, clicks a
+label button and presses a labelling hotkey, and checks that both labels reached SQLite. With
+``CURATE_SCREENSHOTS=1`` it also writes docs/screenshots/map.png and browse.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from curate.browse.labels import LabelStore
+
+from .conftest import APP, ROOT, build_run, rid
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (`make chromium` installs it)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_labels(store: LabelStore, want: dict[str, str], timeout: float = 15.0) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        eff = dict(store.effective().select("record_id", "label").iter_rows())
+        if all(eff.get(k) == v for k, v in want.items()) or time.monotonic() > deadline:
+            return eff
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    run = build_run(tmp_path)
+    labels = tmp_path / "labels.sqlite"
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--", str(run), "--labels", str(labels)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    pytest.fail(f"streamlit did not start: {out[-2000:]}")
+                time.sleep(0.3)
+        yield url, LabelStore(labels)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_map_and_browse_in_chromium(server, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    url, store = server
+    shots = [tmp_path / "map.png", tmp_path / "browse.png"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+
+        page.goto(url + "/?page=map")
+        page.wait_for_selector(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(shots[0]), full_page=False)
+        assert page.locator(".js-plotly-plot").count() == 1
+        assert "cooking pasta" in page.locator(".js-plotly-plot").inner_text()  # cluster topic labels
+
+        page.goto(url + "/?page=browse")
+        page.get_by_text("matching records").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Keep", exact=True).first.click()
+        assert _wait_labels(store, {rid(30): "keep"}).get(rid(30)) == "keep"  # the first record on page 1
+        page.locator("strong", has_text="keep").first.wait_for(timeout=15_000)
+        page.screenshot(path=str(shots[1]), full_page=False)
+
+        page.goto(url + "/?page=label")
+        page.get_by_role("button", name="Drop (d)").wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        page.locator("h2").first.click()  # focus the page, not a text field
+        page.keyboard.press("n")
+        page.get_by_text("record 2 of").wait_for(timeout=15_000)
+        page.keyboard.press("d")
+        assert _wait_labels(store, {rid(31): "drop"}).get(rid(31)) == "drop"
+        assert page.evaluate("document.title") != "pwned"
+        assert not errors, errors
+        browser.close()
+    for shot in shots:
+        assert shot.stat().st_size > 10_000
+    if os.environ.get("CURATE_SCREENSHOTS") == "1":
+        out = ROOT / "docs" / "screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        for shot in shots:
+            shutil.copy(shot, out / shot.name)

@@ -1,0 +1,245 @@
+"""Every page through streamlit.testing.v1.AppTest on the hand-built run (labels in a temp file)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.browse.labels import LabelStore
+
+from .conftest import AxisEmbedder, rid
+
+
+def _texts(at) -> str:
+    return "\n".join(str(m.value) for m in at.markdown)
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _n(values) -> int:
+    """Length of a plotly array: plotly >= 6 sends numpy arrays base64-encoded."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).size
+    return len(values)
+
+
+def _ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_overview(app):
+    at = app("overview")
+    _ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["records seen"] == "303" and metrics["kept"] == "273" and metrics["removed"] == "30"
+    assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
+    frames = [d.value for d in at.dataframe]
+    reasons = next(f for f in frames if "reason" in f.columns)
+    assert reasons["reason"].tolist() == ["exact_dup", "too_short"]
+    sources = next(f for f in frames if "diversity.clusters" in f.columns)
+    assert sorted(sources["source"]) == ["alpaca", "oig", "sharegpt"]
+
+
+def test_map_draws_every_point_with_topics(app):
+    at = app("map")
+    _ok(at)
+    chart = at.get("plotly_chart")[0]
+    fig = json.loads(chart.proto.spec)
+    traces = [t for t in fig["data"] if t["type"] == "scattergl"]
+    assert sum(_n(t["x"]) for t in traces) == 273
+    assert {t["name"] for t in traces} == {"alpaca", "oig", "sharegpt"}
+    assert {a["text"] for a in fig["layout"]["annotations"]} == {"cooking pasta", "python code", "french capital"}
+    hover = [h for t in traces for h in t["hovertext"]]
+    assert any(h.startswith("Look: &lt;script&gt;") for h in hover)  # escaped for plotly's HTML labels
+    at.selectbox(key="map.color").set_value("status").run()
+    _ok(at)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"] for t in fig["data"] if t["type"] == "scattergl"} == {"kept"}
+
+
+def test_map_selection_lists_and_labels_records(app, labels_path: Path):
+    ids = [rid(40), rid(41), rid(42)]
+    at = app("map", **{"curate.selection": ids})
+    _ok(at)
+    assert any("Selected: 3 records" in str(s.value) for s in at.subheader)
+    assert sorted(at.dataframe[0].value["id"]) == ids
+    _button(at, "Drop all 3").click().run()
+    _ok(at)
+    assert LabelStore(labels_path).ids("drop") == frozenset(ids)
+
+
+def test_browse_filters_pages_and_labels(app, labels_path: Path):
+    at = app("browse")
+    _ok(at)
+    assert "**303** matching records" in _texts(at)
+    at.multiselect(key="b.source").set_value(["oig"]).run()
+    at.multiselect(key="b.status").set_value(["removed"]).run()
+    _ok(at)
+    assert "**10** matching records" in _texts(at)  # r0001, r0004, ... r0028: every third of the 30 removed
+    assert "removed by dedup_exact: exact_dup" in _texts(at)
+    at.multiselect(key="b.status").set_value([]).run()
+    at.multiselect(key="b.source").set_value([]).run()
+    at.text_input(key="b.text").set_value("Question 7 ").run()
+    _ok(at)
+    assert "**1** matching records" in _texts(at)
+    _button(at, "Keep").click().run()
+    _ok(at)
+    assert LabelStore(labels_path).ids("keep") == frozenset({rid(7)})
+    at.multiselect(key="b.label").set_value(["keep"]).run()
+    assert "**1** matching records" in _texts(at)
+
+
+def test_browse_invalid_regex_is_a_message_not_a_crash(app):
+    at = app("browse")
+    at.checkbox(key="b.regex").check().run()
+    at.text_input(key="b.text").set_value("print(").run()
+    _ok(at)
+    assert any("invalid regular expression" in e.value for e in at.error)
+    assert "**303** matching records" in _texts(at)  # the bad pattern filters nothing
+    at.text_input(key="b.text").set_value(r"print\(1[0-2]\)").run()
+    assert not at.error and "**3** matching records" in _texts(at)
+
+
+def test_browse_pagination(app):
+    at = app("browse")
+    at.selectbox(key="b.size").set_value(50).run()
+    at.number_input(key="b.page").set_value(7).run()
+    _ok(at)
+    assert "Page (of 7)" in at.number_input(key="b.page").label
+    assert len([c for c in at.main.children.values()]) > 0
+    assert _texts(at).count("chars ·") == 3  # 303 records, 50 per page: the 7th page holds 3
+
+
+def test_hostile_records_render_inert_and_fast(app):
+    at = app("browse")
+    at.checkbox(key="b.regex").check().run()
+    t0 = time.perf_counter()
+    at.text_input(key="b.text").set_value("<script>|javascript:|^A{1000}").run()
+    elapsed = time.perf_counter() - t0
+    _ok(at)
+    md = _texts(at)
+    assert "**3** matching records" in md
+    assert elapsed < 10
+    assert "<script" not in md and "<img" not in md and "](javascript:" not in md
+    assert "&lt;script&gt;" in md and "[here]\\(javascript:" in md
+    assert max(len(str(m.value)) for m in at.markdown) <= 20_000  # the 5 MB turn shows one part at a time
+    part = next(n for n in at.number_input if n.label.startswith("part (of 250"))
+    part.set_value(250).run()
+    _ok(at)
+
+
+def test_duplicates_restore_and_not_duplicate(app, labels_path: Path):
+    at = app("duplicates")
+    _ok(at)
+    text = _texts(at)
+    assert "20 groups, 20 removed members" in "\n".join(c.value for c in at.caption)
+    assert f"Survivor `{rid(40)}`" in text and f"Removed `{rid(10)}` · similarity **1.000** · by `dedup_exact`" in text
+    at.button(key=f"dup.keep.dedup_exact:0.{rid(10)}").click().run()
+    at.button(key=f"dup.nd.dedup_exact:1.{rid(11)}").click().run()
+    _ok(at)
+    eff = dict(LabelStore(labels_path).effective().select("record_id", "label").iter_rows())
+    assert eff == {rid(10): "keep", rid(11): "not_duplicate"}
+    assert f"Removed `{rid(10)}` · similarity **1.000** · by `dedup_exact` · label: **keep**" in _texts(at)
+
+
+def test_search_query_and_more_like_this(app):
+    at = app("search", **{"curate.embedder": AxisEmbedder()})
+    _ok(at)
+    at.text_input(key="s.query").set_value("python please").run()
+    _ok(at)
+    hits = at.dataframe[0].value
+    assert len(hits) == 20 and set(hits["preview"].str.contains("python code")) == {True}
+    at.radio(key="s.mode").set_value("more like this").run()
+    at.text_input(key="s.rid").set_value(rid(101)).run()
+    _ok(at)
+    hits = at.dataframe[0].value
+    assert rid(101) not in set(hits["id"]) and set(hits["preview"].str.contains("french capital")) == {True}
+    at.text_input(key="s.rid").set_value(rid(3)).run()  # removed before the embed step
+    assert any("has no stored embedding" in w.value for w in at.warning)
+
+
+def test_search_without_the_model_says_so(app, monkeypatch):
+    from curate.browse import search
+
+    def broken(model: str):
+        from curate.errors import MissingResourceError
+
+        raise MissingResourceError(f"cannot load the embedding model {model!r}: not installed")
+
+    monkeypatch.setattr(search.load_embedder, "__wrapped__", broken, raising=False)
+    monkeypatch.setattr(search, "load_embedder", broken)
+    at = app("search")
+    at.text_input(key="s.query").set_value("python").run()
+    _ok(at)
+    assert any("fake-3d" in e.value for e in at.error)
+
+
+def test_label_one_at_a_time_and_in_bulk(app, labels_path: Path):
+    at = app("label")
+    _ok(at)
+    at.radio(key="l.target").set_value("Cluster").run()
+    at.selectbox(key="l.cluster").set_value(2).run()
+    _ok(at)
+    ids = [i for i in pl.read_parquet(Path(at.session_state["curate.run_dir"]) / "04_map" / "map.parquet")
+           .filter(pl.col("cluster") == 2)["id"]]
+    assert f"**{len(ids)}** records in this set" in _texts(at)
+    at.text_input(key="l.tags").set_value("geo, easy").run()
+    _button(at, "Keep (k)").click().run()
+    _button(at, "Next (n)").click().run()
+    _button(at, "Drop (d)").click().run()
+    _button(at, "Previous (p)").click().run()
+    _ok(at)
+    store = LabelStore(labels_path)
+    hist = store.history()
+    assert hist.select("record_id", "label").rows() == [(ids[0], "keep"), (ids[2], "drop")]
+    assert hist["tags"].to_list()[0] == ["easy", "geo"]
+    assert f"record **3** of {len(ids)}" in _texts(at)  # keep moved to 2, next to 3, drop to 4, previous to 3
+    at.selectbox(key="l.bulk_label").set_value("drop").run()
+    _button(at, f"Apply 'drop' to {len(ids)} records").click().run()
+    _ok(at)
+    assert store.ids("drop") == frozenset(ids)
+    assert any("__curateHotkeys" in str(getattr(e, "proto", "")) for e in at.get("iframe"))
+
+
+def test_label_uses_the_browse_filter(app, labels_path: Path):
+    at = app("browse")
+    at.multiselect(key="b.reason").set_value(["too_short"]).run()
+    at.radio(key="curate.page").set_value("Label").run()
+    _ok(at)
+    assert "**10** records in this set" in _texts(at)
+    _button(at, "Apply 'keep' to 10 records").click().run()
+    assert LabelStore(labels_path).ids("keep") == frozenset(rid(i) for i in range(10))
+
+
+def test_missing_artifacts_name_the_step(app, bare_run_dir: Path):
+    for page, needle in (("map", "map.parquet"), ("duplicates", "groups.parquet"), ("search", "index.faiss")):
+        at = app(page, run=bare_run_dir)
+        _ok(at)
+        notes = " ".join(i.value for i in at.info)
+        assert needle in notes and "to the recipe" in notes, (page, notes)
+    at = app("browse", run=bare_run_dir)
+    _ok(at)
+    assert "**303** matching records" in _texts(at)
+
+
+def test_not_a_run_dir(app, tmp_path: Path):
+    at = app("overview", run=tmp_path)
+    assert any("not a curate run directory" in e.value for e in at.error)
+
+
+def test_more_like_this_opens_search_on_the_record(app):
+    at = app("browse")
+    at.text_input(key="b.text").set_value("Question 104 ").run()
+    at.button(key=f"browse.more.{rid(104)}").click().run()
+    _ok(at)
+    assert at.radio(key="curate.page").value == "Search"
+    assert at.text_input(key="s.rid").value == rid(104)
+    hits = at.dataframe[0].value
+    assert rid(104) not in set(hits["id"]) and set(hits["preview"].str.contains("french capital")) == {True}

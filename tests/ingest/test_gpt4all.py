@@ -1,0 +1,79 @@
+"""GPT4AllReader: JSONL and streamed Parquet rows; subset is the row's `source`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.ingest.base import InputError, ReadStats, read_batches
+from curate.ingest.gpt4all import GPT4AllReader
+from curate.schema import record_id
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "gpt4all" / "tiny.jsonl"
+
+
+def read_all(reader, paths, source="tiny"):
+    stats, quarantined = ReadStats(), []
+    batches = list(
+        read_batches(reader, [str(p) for p in paths], source, stats=stats, on_quarantine=quarantined.append)
+    )
+    df = pl.concat(batches) if batches else pl.DataFrame()
+    assert stats.read == stats.ingested + stats.quarantined == len(df) + len(quarantined)
+    return df, quarantined, stats
+
+
+def convs(df):
+    return [[(t["role"], t["content"]) for t in c] for c in df["turns"].to_list()]
+
+
+def test_fixture_jsonl():
+    df, quarantined, _ = read_all(GPT4AllReader.from_params(), [FIXTURE])
+    assert df["id"].to_list() == [record_id("tiny", str(FIXTURE), r) for r in (1, 2, 6)]
+    assert convs(df) == [
+        [("user", "Write a Python hello world."), ("assistant", "print('hello')")],
+        [("user", "Summarise this text."), ("assistant", "")],
+        [("user", "Name a fruit."), ("assistant", "Apple")],
+    ]
+    assert df["subset"].to_list() == ["pacovaldez/stackoverflow-questions", "laion/unified_chip2", None]
+    assert [json.loads(m) if m else None for m in df["meta"].to_list()] == [None, None, {"id": 6}]
+    assert [(q.record, q.line, q.reason) for q in quarantined] == [
+        (3, 3, "empty_prompt"),
+        (4, 4, "json_decode"),
+        (5, 5, "missing_field"),
+    ]
+
+
+def test_parquet_rows_stream_with_1_based_row_numbers(tmp_path):
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.startswith("{")]
+    keys = sorted({k for r in rows for k in r})
+    table = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows * 3])  # 15 rows
+    f = tmp_path / "gpt4all.parquet"
+    pq.write_table(table, f, row_group_size=4)
+    df, quarantined, stats = read_all(GPT4AllReader.from_params(), [f])
+    assert stats.read == 15 and len(df) == 9
+    assert [(q.record, q.line, q.reason) for q in quarantined] == [
+        (r, None, reason)
+        for base in (0, 5, 10)
+        for r, reason in ((base + 3, "empty_prompt"), (base + 4, "missing_field"))
+    ]
+    assert df["provenance"].struct.field("record").to_list() == [1, 2, 5, 6, 7, 10, 11, 12, 15]
+    assert df["id"].to_list() == [record_id("tiny", str(f), r) for r in [1, 2, 5, 6, 7, 10, 11, 12, 15]]
+    assert convs(df)[:3] == convs(read_all(GPT4AllReader.from_params(), [FIXTURE])[0])
+    assert df["meta"].to_list()[:3] == [None, None, '{"id": 6}']  # null cells are not meta
+    assert df["subset"].to_list()[:3] == ["pacovaldez/stackoverflow-questions", "laion/unified_chip2", None]
+
+
+def test_not_parquet_and_xml_are_input_errors(tmp_path):
+    fake = tmp_path / "fake.parquet"
+    fake.write_text('{"prompt": "a"}\n')
+    with pytest.raises(InputError, match=r"fake\.parquet: cannot open as Parquet"):
+        read_all(GPT4AllReader.from_params(), [fake])
+    xml = tmp_path / "a.xml"
+    xml.write_text("<rows><row/></rows>")
+    with pytest.raises(InputError, match="looks like xml"):
+        read_all(GPT4AllReader.from_params(), [xml])

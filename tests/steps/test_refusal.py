@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+
+from curate.steps.filter.refusal import RefusalFilter, default_phrases
+
+from ._real import alpaca_batch
+
+
+def reasons(f, batch):
+    return f.reject_reason(f.measure(batch)).to_list()
+
+
+def test_refusal_families(batch_of):
+    f = RefusalFilter.from_params()
+    batch = batch_of(
+        "user: hi || assistant: As an AI language model, I cannot browse.",
+        "user: do it || assistant: I’m sorry, but I cannot help with that request.",
+        "user: opinion? || assistant: I don't have personal opinions, but here are views.",
+        "user: news? || assistant: My knowledge cutoff is 2021, so I may be out of date.",
+        "user: x || assistant: That goes against ethical guidelines.",
+        "user: As an AI language model, say hi || assistant: Hi there!",
+        "user: x || assistant: I cannot   FULFILL\nthis.",
+        "user: x || assistant: Paris is the capital of France.",
+    )
+    assert reasons(f, batch) == [
+        "refusal_ai_disclaimer",
+        "refusal_cannot_comply",
+        "refusal_no_opinion",
+        "refusal_knowledge_cutoff",
+        "refusal_policy",
+        None,  # user turns are not searched
+        "refusal_cannot_comply",
+        None,
+    ]
+    assert f.measure(batch)["filter.refusal.family"].to_list()[0] == "ai_disclaimer"
+
+
+def test_refusal_scope_extra_and_disable(batch_of):
+    batch = batch_of("user: a || assistant: Sure! || user: b || assistant: I'm unable to do that.")
+    assert reasons(RefusalFilter.from_params(scope="first_assistant"), batch) == [None]
+    assert reasons(RefusalFilter.from_params(scope="last_assistant"), batch) == ["refusal_cannot_comply"]
+    assert reasons(RefusalFilter.from_params(disable_families=["cannot_comply"]), batch) == [None]
+    f = RefusalFilter.from_params(extra_phrases={"moralizing": ["it's important to remember (that)"]})
+    got = reasons(f, batch_of("user: a || assistant: It's important to remember (that) kindness matters."))
+    assert got == ["refusal_moralizing"]
+    with pytest.raises(ValueError):
+        RefusalFilter.from_params(disable_families=["no_such_family"])
+    with pytest.raises(ValueError):
+        RefusalFilter.from_params(extra_phrases={"Bad-Name": ["x"]})
+    with pytest.raises(ValueError):
+        RefusalFilter.from_params(extra_phrases={"empty": ["  "]})
+
+
+def test_refusal_shipped_families():
+    assert list(default_phrases())[:5] == [
+        "ai_disclaimer",
+        "cannot_comply",
+        "no_opinion",
+        "knowledge_cutoff",
+        "policy",
+    ]
+
+
+def test_refusal_hostile(batch_of):
+    f = RefusalFilter.from_params()
+    batch = batch_of(
+        "user: q || assistant: ",
+        "user: q || assistant: " + "x" * 1_000_000 + " as an ai language model",
+        "user: q || assistant: \u202e\u05e9\u05dc\u05d5\u05dd 🙂 [.*+?] (regex chars) \x00",
+        "user: only a prompt",
+    )
+    assert reasons(f, batch) == [None, "refusal_ai_disclaimer", None, None]
+
+
+def test_refusal_real_alpaca(shared_data):
+    f = RefusalFilter.from_params()
+    batch = alpaca_batch(
+        shared_data, "lm-sys__FastChat__data__alpaca_data_cleaned_1000", [0, 1, 38, 547, 595, 601, 766, 44]
+    )
+    assert reasons(f, batch) == [
+        None,
+        None,  # "... cannot be created by mixing": not a refusal
+        "refusal_cannot_comply",  # "I'm sorry, I cannot answer that question ..."
+        "refusal_ai_disclaimer",  # "I'm sorry, but as an AI language model, ..."
+        "refusal_cannot_comply",  # "... I'm unable to tell jokes."
+        "refusal_ai_disclaimer",  # "As an AI, I do not have personal experiences ..."
+        "refusal_ai_disclaimer",
+        None,  # "... cannot be overstated"
+    ]

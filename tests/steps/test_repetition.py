@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+from curate.steps.filter.repetition import RepetitionFilter, gopher_metrics, longest_loop
+
+from ._real import alpaca_batch
+
+PROSE = (
+    "Photosynthesis lets plants turn light into chemical energy. Chlorophyll absorbs red and blue "
+    "light, water is split, oxygen is released, and carbon dioxide is fixed into sugars through the "
+    "Calvin cycle. Those sugars feed growth, respiration and the building of cell walls, while the "
+    "oxygen supports almost every animal on the planet, including the people reading this answer today."
+)
+
+
+def reasons(f, batch):
+    return f.reject_reason(f.measure(batch)).to_list()
+
+
+def test_gopher_metrics_exact():
+    m = gopher_metrics("a b\na b\nc d\n\nx")
+    assert m["dup_line_frac"] == pytest.approx(1 / 4)
+    assert m["dup_line_char_frac"] == pytest.approx(3 / 10)
+    assert m["dup_para_frac"] == 0.0
+    # words a b a b c d x: chars 7; top 2-gram "a b" twice = 4 chars.
+    assert m["top_2gram_char_frac"] == pytest.approx(4 / 7)
+    assert m["dup_5gram_char_frac"] == 0.0
+    w = " ".join(["one two three four five"] * 2 + ["six"])
+    assert gopher_metrics(w)["dup_5gram_char_frac"] == pytest.approx(38 / 41)
+
+
+def test_longest_loop():
+    assert longest_loop(["the", "the", "the", "the"], 8) == 4
+    assert longest_loop(["I", "am", "sorry", ".", "I", "am", "sorry", ".", "I", "am", "sorry", "."], 8) == 3
+    assert (
+        longest_loop(["0,", "0,", "0,", "0,", "0,", "0,", "0,", "0,", "0,", "0,", "0,", "0"], 8) == 1
+    )  # digits only: data
+    assert longest_loop(["😂"] * 12, 8) == 12
+    assert longest_loop([], 8) == 0
+
+
+def test_repetition_reasons(batch_of):
+    f = RepetitionFilter.from_params()
+    batch = batch_of(
+        "user: q || assistant: " + PROSE,
+        "user: q || assistant: " + "no " * 12,
+        "user: q || assistant: " + "\n".join(["Buy our product now, it is the best one."] * 6 + [PROSE]),
+        "user: q || assistant: " + "\n\n".join(["Thanks!", "\n".join(PROSE.split(". ")), "Thanks!"]),
+        "user: q || assistant: " + PROSE + " " + PROSE.replace("today.", "now."),
+        "user: " + "spam " * 30 + " || assistant: fine",
+    )
+    assert reasons(f, batch) == [
+        None,
+        "degenerate_output",
+        "repeated_lines",
+        "repeated_paragraphs",
+        "repeated_ngrams",
+        None,
+    ]
+    m = f.measure(batch)
+    assert m["filter.repetition.degenerate_repeats"].to_list()[1] == 12
+    assert m["filter.repetition.words"].to_list()[1] == 12
+    assert m["filter.repetition.dup_line_frac"].to_list()[1] is None  # 12 words: not judged
+
+
+def test_repetition_code_is_not_rejected(shared_data, batch_of):
+    f = RepetitionFilter.from_params()
+    # Real code answers (factorial with fenced blocks) from the Alpaca sample.
+    real = alpaca_batch(shared_data, "lm-sys__FastChat__data__alpaca_data_cleaned_1000", [16, 144])
+    assert reasons(f, real) == [None, None]
+    java = (
+        "Here is the class:\n\n```java\n"
+        + "class A {\n  void f() {\n    if (x) {\n      y();\n    }\n  }\n}\n" * 8
+    )
+    java += "```\n\n" + PROSE
+    unfenced = (
+        PROSE
+        + "\n"
+        + "\n".join(
+            [
+                f"int f{i}(int x) {{\n  if (x > {i}) {{\n    return x * {i};\n  }}\n  return 0;\n}}"
+                for i in range(8)
+            ]
+        )
+    )
+    batch = batch_of("user: q || assistant: " + java, "user: q || assistant: " + unfenced)
+    # Known limit: code *without* fences is measured as prose, and Gopher's n-gram rule catches
+    # its boilerplate ("return 0; }"). Run clean.html_to_markdown / fence code upstream.
+    assert reasons(f, batch) == [None, "repeated_ngrams"]
+    assert reasons(RepetitionFilter.from_params(skip_code=False), batch)[0] == "repeated_lines"
+
+
+def test_repetition_hostile(batch_of):
+    f = RepetitionFilter.from_params()
+    batch = batch_of(
+        "user: q || assistant: ",
+        "user: q || assistant: \u200b \x00 \u202e",
+        "user: q || assistant: " + "x" * 1_000_000,
+        "user: q || assistant: " + " ".join(f"w{i}" for i in range(100_000)),
+    )
+    assert reasons(f, batch) == [None, None, None, None]
