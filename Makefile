@@ -33,14 +33,24 @@ chromium:
 test: install chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
+# The main job on the bundled synthetic corpus: GPT4All's recipe on OIG + Stack Overflow + P3, then
+# Vicuna's ShareGPT cleaning and Alpaca's rules on their demo files. Runs land in runs/demo/<recipe>/.
 demo: install
 	$(BIN)/curate demo-data $(DEMO_DIR)/raw
-	$(BIN)/curate run pipelines/gpt4all.yaml --run-dir runs/demo \
+	$(BIN)/curate run pipelines/gpt4all.yaml --runs-root runs/demo \
 	  --set sources.oig.path=$(DEMO_DIR)/raw/oig/unified_chip2.jsonl \
 	  --set sources.stackoverflow.path=$(DEMO_DIR)/raw/stackoverflow/Posts.xml \
 	  --set sources.p3.path=$(DEMO_DIR)/raw/p3/p3.jsonl \
+	  --set steps.write_hub_dataset.params.path=$(DEMO_DIR)/export
+	$(BIN)/curate run pipelines/vicuna.yaml --runs-root runs/demo \
 	  --set sources.sharegpt.path=$(DEMO_DIR)/raw/sharegpt/sharegpt.json \
-	  --set sources.alpaca.path=$(DEMO_DIR)/raw/alpaca/alpaca.json
+	  --set steps.write_hub_dataset.params.path=$(DEMO_DIR)/export-vicuna
+	$(BIN)/curate run pipelines/alpaca.yaml --runs-root runs/demo \
+	  --set sources.alpaca.path=$(DEMO_DIR)/raw/alpaca/alpaca.json \
+	  --set steps.write_hub_dataset.params.path=$(DEMO_DIR)/export-alpaca
+	@echo
+	@echo "browse the main run:  $(BIN)/curate browse runs/demo/gpt4all/latest"
+	@echo "exported dataset:     $(DEMO_DIR)/export  (load with datasets.load_dataset('$(DEMO_DIR)/export'))"
 
 schema: install
 	$(BIN)/python -m curate.schema > schemas/conversation.schema.json

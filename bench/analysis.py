@@ -155,13 +155,15 @@ class Stage:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
         self.t0 = time.perf_counter()
+        self.cpu0 = sum(os.times()[:4])
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.t0
         hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
         self.peak_gb = int(hwm.split()[1]) / 1e6
-        print(f"{self.name}: {self.seconds:.1f}s, peak RSS {self.peak_gb:.2f} GB", flush=True)
+        cpu = sum(os.times()[:4]) - self.cpu0
+        print(f"{self.name}: {self.seconds:.1f}s wall, {cpu:.1f}s CPU, peak RSS {self.peak_gb:.2f} GB", flush=True)
 
 
 def run_diversity(run: Path, seed: int) -> dict[str, Any]:
@@ -172,6 +174,7 @@ def run_diversity(run: Path, seed: int) -> dict[str, Any]:
     step = DiversityScorer.from_params(step_id="score_diversity")
     with Stage("score.diversity"):
         res = step.run(pl.scan_parquet(run / "00_ingest" / "kept.parquet"), ctx)
+    _print_timings(step)
     out: dict[str, Any] = json.loads((run / "02_score_diversity" / "diversity.json").read_text())
     cols = ["count", "vendi", "nn_dist", "cluster_entropy", "distinct_2", "short_response_share",
             "unique_response_share", "response_distinct_1"]
@@ -204,9 +207,7 @@ def run_map(run: Path, seed: int, rest: str | None, fit_sample: int | None) -> N
     step = MapScorer.from_params(**kw)
     with Stage("score.map"):
         step.run(pl.scan_parquet(run / "00_ingest" / "kept.parquet"), ctx)
-    timings = getattr(step, "timings", {})
-    if timings:
-        print("  " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    _print_timings(step)
     m = pl.read_parquet(run / "03_score_map" / "map.parquet")
     truth = pl.read_parquet(run / "truth.parquet")
     topics = {int(k): set(v) for k, v in json.loads((run / "topics.json").read_text()).items()}
@@ -280,6 +281,13 @@ def _map_png(html_path: Path) -> Path | None:
     out = html_path.parent / "cluster_map.png"
     out.write_bytes(base64.b64decode(m.group(1)))
     return out
+
+
+def _print_timings(step: Any) -> None:
+    extra = getattr(step, "report_extra", {})
+    parts = [f"{k[len('seconds_'):]} {v:.1f}s" for k, v in extra.items() if k.startswith("seconds_")]
+    if parts:
+        print("  " + ", ".join(parts))
 
 
 def _fmt(v: Any) -> str:

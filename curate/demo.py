@@ -29,12 +29,15 @@ import math
 import re
 import string
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
 from typing import Any
+
+import numpy as np
 
 from curate import demo_text as T
 from curate.errors import ConfigError
@@ -75,6 +78,8 @@ RATES: dict[str, dict[str, float]] = {
         "failed_error": 0.005, "refusal": 0.015, "non_english": 0.02, "pii": 0.005, "repetitive": 0.005,
     },
 }
+# Largest token-set Jaccard between two composed prompts about the same entity (see Writer.question).
+PROMPT_MAX_JACCARD = 0.5
 # Overlong conversations must exceed this many words (clean.split_long's default budget).
 OVERLONG_WORDS = 4_000
 
@@ -165,6 +170,8 @@ class Writer:
     def __init__(self, rng: Random) -> None:
         self.rng = rng
         self._used: set[tuple[Any, ...]] = set()
+        self._prompts: set[str] = set()  # normalised prompts already written: unplanted prompts are distinct
+        self._asked: dict[tuple[str, str], list[set[str]]] = {}  # (topic, entity) -> token sets of its prompts
 
     def facts(self, topic: T.Topic, entity: str, k: int) -> list[str]:
         rng = self.rng
@@ -199,10 +206,58 @@ class Writer:
             .replace("{t}", topic.name)
         )
 
-    def question(self, topic: T.Topic, entity: str) -> str:
+    def slots(self, text: str, topic: T.Topic) -> str:
+        """Fill the generic slots: {n} a small number, {a} an audience."""
         rng = self.rng
-        q = self.fill(rng.choice(topic.questions), topic, entity)
-        return self.fill(rng.choice(T.PREFIXES), topic, entity) + q
+        if "{a}" in text:
+            text = text.replace("{a}", rng.choice(T.AUDIENCES).replace("{t}", topic.name))
+        return text.replace("{n}", str(rng.randint(2, 12))).replace("{v}", f"{rng.randint(1, 5)}.{rng.randint(0, 19)}")
+
+    def question(self, topic: T.Topic, entity: str) -> str:
+        """A first user turn: context (the user's situation and/or a fact they heard), a question about
+        ``entity``, sometimes a constraint and a closing request. Distinct from every earlier prompt."""
+        earlier = self._asked.setdefault((topic.name, entity), [])
+        best, best_sim, best_toks = "", 2.0, set[str]()
+        key: tuple[Any, ...] = ()
+        for _ in range(40):
+            q, parts = self._compose(topic, entity)
+            key = ("prompt", entity, *parts)  # the same context and question frame only once per entity
+            if " ".join(q.lower().split()) in self._prompts or key in self._used:
+                continue
+            toks = tokens(q)
+            # Reworded prompts that share most of their words embed within cosine ~0.95 of each other:
+            # keep the word overlap with earlier prompts about the same entity low.
+            sim = max((jaccard(toks, t) for t in earlier), default=0.0)
+            if sim < best_sim:
+                best, best_sim, best_toks = q, sim, toks
+            if sim < PROMPT_MAX_JACCARD:
+                break
+        self._prompts.add(" ".join(best.lower().split()))
+        self._used.add(key)
+        earlier.append(best_toks)
+        return best
+
+    def _compose(self, topic: T.Topic, entity: str) -> tuple[str, tuple[str, str, str]]:
+        """The prompt and its (situation, fact, frame) choice."""
+        rng = self.rng
+        parts = [self.fill(rng.choice(T.PREFIXES), topic, entity).strip()]
+        r = rng.random()
+        situation = fact = ""
+        if r < 0.75:
+            situation = rng.choice(T.SITUATIONS[topic.name])
+            parts.append(situation)
+        if r > 0.55:
+            fact = rng.choice(topic.facts).replace("{e}", entity).replace("{t}", topic.name)
+            parts.append(rng.choice(T.FACT_LEADS).replace("{f}", fact[:1].lower() + fact[1:]))
+            parts.append(rng.choice(T.FACT_CHECKS))
+        frame = rng.choice(topic.questions if rng.random() < 0.4 else T.ASK_FRAMES)
+        parts.append(self.fill(frame, topic, entity))
+        if rng.random() < 0.35:
+            c = rng.choice(T.CONSTRAINTS)
+            parts.append(rng.choice(("Ideally I'd manage it {c}.", "It has to work {c}.", "Keep in mind I'm doing this {c}.",
+                                     "I'm looking for something that works {c}.")).replace("{c}", c))
+        parts.append(rng.choice(T.ASK_TAILS))
+        return self.slots(" ".join(p for p in parts if p), topic), (situation, fact, frame)
 
     def answer(self, topic: T.Topic, entity: str, k: int | None = None, style: str | None = None) -> str:
         rng = self.rng
@@ -249,7 +304,16 @@ class Writer:
             out = self.fill(rng.choice(T.OPENERS), topic, e) + " " + " ".join(facts[:2])
             return Conv([("user", self.fill(tmpl, topic, e)), ("assistant", out)], topic.name, alpaca_input=inp)
         e2 = rng.choice([x for x in topic.entities if x != e])
-        instr = self.fill(rng.choice(T.ALPACA_INSTRUCTIONS), topic, e, e2)
+        instr = ""
+        for _ in range(40):  # one instruction template per entity at most, so instructions are distinct
+            i = rng.randrange(len(T.ALPACA_INSTRUCTIONS))
+            instr = self.slots(self.fill(T.ALPACA_INSTRUCTIONS[i], topic, e, e2) + rng.choice(T.ALPACA_TAILS), topic)
+            if (i, e) not in self._used:
+                self._used.add((i, e))
+                break
+            topic, e = self.pick()
+            e2 = rng.choice([x for x in topic.entities if x != e])
+        self._prompts.add(" ".join(instr.lower().split()))
         verb = instr.split()[0]
         if verb in ("List", "Give", "Create", "Outline", "Suggest", "Identify"):
             out = self.answer(topic, e, k=rng.choice((3, 4, 5)), style="list")
@@ -269,6 +333,47 @@ _SWAPS = {
     "simple": "easy", "start": "begin", "much": "far", "helps": "assists", "keep": "maintain",
 }
 _FILLERS = ("really", "actually", "just", "also", "generally", "typically")
+
+
+# Largest token-set Jaccard between two unplanted P3 records of one template (the near-duplicate
+# threshold is 0.8; the margin keeps MinHash and Jaccard-0.8 checks clear of templated neighbours).
+P3_MAX_JACCARD = 0.7
+
+
+class NearGuard:
+    """Token-set Jaccard of a new text against the earlier texts of its group, on hashed bitsets.
+
+    Tokens hash into ``BITS`` bits, so collisions can only raise the estimate (conservative). The last
+    ``window`` texts of a group are compared, which keeps the cost linear in the corpus size.
+    """
+
+    BITS = 2048
+
+    def __init__(self, window: int = 4096) -> None:
+        self.window = window
+        self._rows: dict[str, list[np.ndarray]] = {}
+        self._mat: dict[str, np.ndarray] = {}
+
+    def bits(self, text: str) -> np.ndarray:
+        idx = np.array(sorted({zlib.crc32(t.encode()) % self.BITS for t in tokens(text)}), dtype=np.int64)
+        v = np.zeros(self.BITS // 64, dtype=np.uint64)
+        np.bitwise_or.at(v, idx // 64, np.left_shift(np.uint64(1), (idx % 64).astype(np.uint64)))
+        return v
+
+    def max_jaccard(self, group: str, v: np.ndarray) -> float:
+        rows = self._rows.get(group)
+        if not rows:
+            return 0.0
+        m = self._mat.get(group)
+        if m is None or len(m) != min(len(rows), self.window):
+            m = np.stack(rows[-self.window:])
+            self._mat[group] = m
+        inter = np.bitwise_count(m & v).sum(axis=1)
+        union = np.bitwise_count(m | v).sum(axis=1)
+        return float((inter / np.maximum(union, 1)).max())
+
+    def add(self, group: str, v: np.ndarray) -> None:
+        self._rows.setdefault(group, []).append(v)
 
 
 def near_dup_edit(rng: Random, text: str, n_edits: int) -> str:
@@ -514,9 +619,9 @@ class Corpus:
         return "".join(self.rng.choice(string.ascii_letters + string.digits) for _ in range(7))
 
     # -- P3 ------------------------------------------------------------------------------------------
-    def _p3_record(self) -> dict[str, Any]:
+    def _p3_record(self, kind: str) -> dict[str, Any]:
+        """One P3 record of template ``kind`` (imdb, rotten, amazon, ag_news, boolq)."""
         rng = self.rng
-        kind = rng.choice(("imdb", "rotten", "amazon", "ag_news", "boolq"))
         if kind in ("imdb", "rotten"):
             pos = rng.random() < 0.5
             pool = T.P3_POSITIVE if pos else T.P3_NEGATIVE
@@ -574,15 +679,27 @@ class Corpus:
         kinds = assign(rng, n, self.plan.planted["p3"])
         slots = [Slot() for _ in range(n)]
         seen: set[str] = set()
+        guard = NearGuard()
         for j in range(n):
             if kinds.get(j) in ("exact_dup", "malformed"):
                 continue
-            for _ in range(20):  # templated texts can collide; only planted dups may be identical
-                rec = self._p3_record()
-                if rec["inputs_pretokenized"] not in seen:
+            # Templated texts can collide or nearly so; only planted duplicates may be identical or close.
+            best, best_sim, best_bits = None, 2.0, None
+            kind = rng.choice(("imdb", "rotten", "amazon", "ag_news", "boolq"))
+            for _ in range(30):
+                rec = self._p3_record(kind)
+                if rec["inputs_pretokenized"] in seen:
+                    continue
+                bits = guard.bits(rec["inputs_pretokenized"] + " " + rec["targets_pretokenized"])
+                sim = guard.max_jaccard(rec["subset"], bits)
+                if sim < best_sim:
+                    best, best_sim, best_bits = rec, sim, bits
+                if sim < P3_MAX_JACCARD:
                     break
-            seen.add(rec["inputs_pretokenized"])
-            slots[j].conv = rec
+            assert best is not None and best_bits is not None
+            seen.add(best["inputs_pretokenized"])
+            guard.add(best["subset"], best_bits)
+            slots[j].conv = best
         for j, kind in sorted(kinds.items()):
             slots[j].kind = kind
             if kind == "exact_dup":
@@ -607,9 +724,17 @@ class Corpus:
             )
 
         project = rng.choice(SO_PROJECTS)
-        title = w.fill(rng.choice(topic.questions), topic, e)
-        if rng.random() < 0.3:
-            title = title.rstrip("?") + rng.choice((" - what am I missing?", " (beginner)", "?", " in production?"))
+        title = ""
+        for _ in range(40):  # distinct titles: an entity with a concrete symptom, or a how-to question
+            e2 = rng.choice([x for x in topic.entities if x != e])
+            title = w.slots(w.fill(rng.choice(T.SO_TITLES if rng.random() < 0.7 else topic.questions), topic, e, e2),
+                            topic)
+            if rng.random() < 0.3:
+                title = title.rstrip("?") + rng.choice((" - what am I missing?", " (beginner)", "?", " in production?"))
+            if title.lower() not in w._prompts:
+                w._prompts.add(title.lower())
+                break
+            topic, e = w.pick(T.PROGRAMMING_TOPICS)
         body = [
             f"I'm working on {project} and I'm stuck with {e}.",
             code(),

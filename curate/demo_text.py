@@ -1495,6 +1495,14 @@ ALPACA_INSTRUCTIONS: tuple[str, ...] = (
     "Suggest ways to improve at {e}.",
     "Create a checklist for {e}.",
     "Identify the main benefits of understanding {e}.",
+    "Explain the difference between {e} and {e2}.",
+    "Write a short dialogue between two friends about {e}.",
+    "Describe a common misconception about {e}.",
+    "Give an example that shows how {e} works in practice.",
+    "Summarize what a beginner in {t} should know about {e}.",
+    "List questions to ask an expert about {e}.",
+    "Create a one week practice plan that involves {e}.",
+    "Suggest a simple experiment to learn more about {e}.",
 )
 ALPACA_WITH_INPUT: tuple[str, ...] = (
     "Summarize the following text about {t}.",

@@ -9,6 +9,11 @@ sources of different sizes are compared on equal terms:
   cosine-similarity kernel / n; "the effective number of distinct items" in the sample;
 * ``distinct_1`` / ``distinct_2``: distinct unigrams / bigrams over all unigrams / bigrams of the prompts;
 * response length: mean and p10/p50/p90 in words, and ``short_response_share`` (three words or fewer);
+* response homogeneity, on the same seeded sample of ``text_sample`` records as distinct-n (a share of
+  distinct items falls as a group grows, so only a fixed-size sample compares groups fairly):
+  ``unique_response_share``, distinct normalised responses (case and whitespace folded) over responses,
+  and ``response_distinct_1``, distinct unigrams over unigrams of those responses. A source that
+  answers every prompt with one of a few labels scores near 0 on both;
 * ``near_dup_rate``: share of the group's records removed as duplicates by dedup steps.
 """
 
@@ -20,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
+from curate.schema import normalize_for_hash
 
 SHORT_RESPONSE_WORDS = 3
 
@@ -79,6 +86,13 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
     return len(seen) / total if total else float("nan")
 
 
+def unique_share(texts: Sequence[str]) -> float:
+    """Distinct texts over texts, after folding case and whitespace (``normalize_for_hash``)."""
+    if not texts:
+        return float("nan")
+    return len({normalize_for_hash(t) for t in texts}) / len(texts)
+
+
 def length_figures(words: np.ndarray) -> dict[str, float]:
     if len(words) == 0:
         return {"response_words_mean": float("nan"), "response_words_p10": float("nan"),
@@ -96,32 +110,43 @@ def length_figures(words: np.ndarray) -> dict[str, float]:
 
 def group_figures(
     *,
+    rows: np.ndarray,
     vectors: np.ndarray | None,
     clusters: np.ndarray | None,
     k: int,
-    prompts: Sequence[str],
+    prompts: pl.Series,
+    responses: pl.Series | None,
     response_words: np.ndarray,
     seed: int,
     nn_sample: int,
     vendi_sample: int,
     text_sample: int,
 ) -> dict[str, Any]:
-    """Every figure for one group (a source, a subset or the whole set)."""
-    n = len(prompts)
+    """Every figure for one group (a source, a subset or the whole set).
+
+    ``rows`` are the group's positions in the full-length ``vectors``, ``clusters``, ``prompts``,
+    ``responses`` and ``response_words``; samples are drawn from ``rows`` before anything is gathered,
+    so a group of 1M records costs no more than one of 5K.
+    """
+    n = len(rows)
     out: dict[str, Any] = {"count": n}
-    if vectors is not None and len(vectors):
-        nn_idx = sample_indices(len(vectors), nn_sample, seed)
+    if vectors is not None and n:
+        nn_idx = rows[sample_indices(n, nn_sample, seed)]
         out["nn_dist"] = mean_nn_distance(np.asarray(vectors[nn_idx], dtype=np.float32))
-        v_idx = sample_indices(len(vectors), vendi_sample, seed + 1)
+        v_idx = rows[sample_indices(n, vendi_sample, seed + 1)]
         out["vendi"] = vendi_score(np.asarray(vectors[v_idx], dtype=np.float32))
         out["vendi_sample"] = int(len(v_idx))
-    if clusters is not None and len(clusters):
-        out["cluster_entropy"] = cluster_entropy(clusters, k)
-    t_idx = sample_indices(n, text_sample, seed + 2)
-    sample = [prompts[i] for i in t_idx]
+    if clusters is not None and n:
+        out["cluster_entropy"] = cluster_entropy(clusters[rows], k)
+    t_idx = pl.Series(rows[sample_indices(n, text_sample, seed + 2)], dtype=pl.Int64)
+    sample = prompts.gather(t_idx).to_list()
     out["distinct_1"] = distinct_n(sample, 1)
     out["distinct_2"] = distinct_n(sample, 2)
-    out.update(length_figures(response_words))
+    out.update(length_figures(response_words[rows]))
+    if responses is not None:
+        answers = responses.gather(t_idx).to_list()
+        out["unique_response_share"] = unique_share(answers)
+        out["response_distinct_1"] = distinct_n(answers, 1)
     return out
 
 
@@ -138,6 +163,16 @@ def response_words_expr() -> pl.Expr:
     )
 
 
+def response_text_expr() -> pl.Expr:
+    """The assistant turns of a conversation joined by newlines ("" when there are none)."""
+    return (
+        pl.col("turns")
+        .list.eval(pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content"))
+        .list.join("\n")
+        .fill_null("")
+    )
+
+
 METRICS: dict[str, str] = {
     "count": "records in the group",
     "nn_dist": "mean cosine distance to the nearest other record",
@@ -148,5 +183,7 @@ METRICS: dict[str, str] = {
     "response_words_mean": "mean words per response",
     "response_words_p50": "median words per response",
     "short_response_share": f"share of responses with {SHORT_RESPONSE_WORDS} words or fewer",
+    "unique_response_share": "distinct normalised responses / responses (seeded sample of text_sample)",
+    "response_distinct_1": "distinct unigrams / unigrams of the responses (seeded sample of text_sample)",
     "near_dup_rate": "share of the group's records removed as duplicates",
 }

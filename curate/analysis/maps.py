@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,27 +27,56 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 
 def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_neighbors: int = 15,
-                min_dist: float = 0.1) -> np.ndarray:
-    """Seeded UMAP to 2-D. Above ``fit_sample`` rows it fits on a seeded sample and transforms the rest."""
+                min_dist: float = 0.1, rest: Literal["knn", "transform"] = "knn",
+                rest_neighbors: int = 5) -> np.ndarray:
+    """Seeded UMAP to 2-D. Above ``fit_sample`` rows it fits on a seeded sample and places the rest.
+
+    ``rest="knn"`` puts each remaining row at the similarity-weighted mean position of its
+    ``rest_neighbors`` nearest fitted rows (FAISS inner product, so rows should be unit-norm);
+    ``rest="transform"`` uses umap's own ``transform``, which refines that same starting point with
+    extra optimisation epochs per chunk and costs far more (see bench/analysis.py).
+    """
     import umap
 
     n = len(vectors)
     if n < 4:
         return np.zeros((n, 2), dtype=np.float32)
     reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist,
-                        metric="cosine", random_state=seed, low_memory=True)
+                        metric="cosine", random_state=seed, low_memory=True, n_jobs=1)  # seeded = one thread
     if n <= fit_sample:
         return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, size=fit_sample, replace=False))
-    reducer.fit(np.asarray(vectors[idx]))
+    fitted = np.ascontiguousarray(vectors[idx], dtype=np.float32)
+    reducer.fit(fitted)
     out = np.empty((n, 2), dtype=np.float32)
     out[idx] = reducer.embedding_
-    rest = np.setdiff1d(np.arange(n), idx)
-    step = 100_000
-    for s in range(0, len(rest), step):
-        part = rest[s : s + step]
-        out[part] = reducer.transform(np.asarray(vectors[part]))
+    todo = np.ones(n, dtype=bool)
+    todo[idx] = False
+    others = np.flatnonzero(todo)
+    if rest == "transform":
+        for s in range(0, len(others), 100_000):
+            part = others[s : s + 100_000]
+            out[part] = reducer.transform(np.asarray(vectors[part]))
+    else:
+        out[others] = knn_place(fitted, out[idx], vectors, others, k=rest_neighbors, seed=seed)
+    return out
+
+
+def knn_place(fitted: np.ndarray, fitted_xy: np.ndarray, vectors: np.ndarray, rows: np.ndarray, *,
+              k: int = 5, seed: int = 0, chunk: int = 100_000) -> np.ndarray:
+    """2-D positions of ``vectors[rows]``: the similarity-weighted mean position of the k nearest fitted rows."""
+    from curate.index.vectors import build_index
+
+    index, _ = build_index(fitted, exact_max=20_000, seed=seed)
+    k = min(k, len(fitted))
+    out = np.empty((len(rows), 2), dtype=np.float32)
+    for s in range(0, len(rows), chunk):
+        q = np.ascontiguousarray(vectors[rows[s : s + chunk]], dtype=np.float32)
+        sims, nb = index.search(q, k)
+        w = np.where(nb >= 0, np.maximum(sims, 0.0) + 1e-6, 0.0).astype(np.float32)
+        w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+        out[s : s + chunk] = np.einsum("qk,qkd->qd", w, fitted_xy[np.maximum(nb, 0)])
     return out
 
 
@@ -71,16 +100,16 @@ def ctfidf_topics(texts: Sequence[str], labels: np.ndarray, *, top_n: int = 4,
     from sklearn.feature_extraction.text import CountVectorizer
 
     rng = np.random.default_rng(seed)
-    docs: dict[int, list[str]] = defaultdict(list)
-    by_label: dict[int, list[int]] = defaultdict(list)
-    for i, lab in enumerate(labels.tolist()):
-        by_label[lab].append(i)
-    for lab, idx in by_label.items():
-        if lab < 0:
+    docs: dict[int, list[str]] = {}
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    for idx in np.split(order, cuts):
+        if not len(idx) or labels[idx[0]] < 0:
             continue
         if len(idx) > max_docs_per_cluster:
-            idx = rng.choice(idx, size=max_docs_per_cluster, replace=False).tolist()
-        docs[lab] = [texts[i] for i in idx]
+            idx = rng.choice(idx, size=max_docs_per_cluster, replace=False)
+        docs[int(labels[idx[0]])] = [texts[i] for i in idx.tolist()]
     if not docs:
         return {}
     keys = sorted(docs)

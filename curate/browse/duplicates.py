@@ -22,6 +22,9 @@ def render(ctx: Ctx) -> None:
     if groups is None:
         st.info(missing_note("groups.parquet"))
         return
+    if groups.is_empty():
+        st.info("The dedup steps of this run found no duplicates.")
+        return
     index = ctx.index()
     sizes = groups.group_by("group", "survivor", "step").agg(pl.len().alias("members"), pl.col("similarity").min())
     steps = sorted(sizes["step"].unique().to_list())
@@ -39,7 +42,7 @@ def render(ctx: Ctx) -> None:
     shown = sizes.slice((page - 1) * GROUPS_PER_PAGE, GROUPS_PER_PAGE)
     members = groups.join(shown.select("group"), on="group", how="semi")
     ids = list(dict.fromkeys(shown["survivor"].to_list() + members["member"].to_list()))
-    rows = with_labels(pl.DataFrame({"id": ids}).join(index, on="id", how="inner", maintain_order="left"),
+    rows = with_labels(pl.DataFrame({"id": pl.Series("id", ids, dtype=pl.Utf8)}).join(index, on="id", how="inner", maintain_order="left"),
                        ctx.labels())
     recs = {r["id"]: (r, rec) for r, rec in zip(rows.iter_rows(named=True), ctx.data.fetch(rows))}
     for g in shown.iter_rows(named=True):

@@ -7,6 +7,7 @@ verified with exact Jaccard on the shingle sets. No Python loop runs per shingle
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -59,20 +60,28 @@ def shingle(texts: pl.Series | list[str], ngram: int = 5, seed: int = 0, chunk_r
     s = pl.Series("t", texts, dtype=pl.Utf8).fill_null("")
     parts: list[np.ndarray] = []
     counts: list[np.ndarray] = []
-    for start in range(0, max(len(s), 1), chunk_rows):
-        hashes, n_sh = _shingle_chunk(s.slice(start, chunk_rows), ngram, seed)
-        parts.append(hashes)
-        counts.append(n_sh)
+    tokenize = pl.col("t").str.to_lowercase().str.extract_all(TOKEN_PATTERN).list.eval(pl.element().hash(seed))
+    wave = chunk_rows * 8
+    for w in range(0, max(len(s), 1), wave):
+        # the regex tokeniser is the slowest part; collect_all runs the chunks of a wave on all cores
+        frames = [
+            pl.LazyFrame({"t": s.slice(start, chunk_rows)}).select(tokenize)
+            for start in range(w, min(w + wave, max(len(s), 1)), chunk_rows)
+        ]
+        for df in pl.collect_all(frames):
+            hashes, n_sh = _shingle_chunk(df.to_series(), ngram)
+            parts.append(hashes)
+            counts.append(n_sh)
     all_counts = np.concatenate(counts) if counts else np.zeros(0, np.int64)
     offsets = np.zeros(len(all_counts) + 1, dtype=np.int64)
     np.cumsum(all_counts, out=offsets[1:])
     return Shingles(np.concatenate(parts) if parts else np.zeros(0, np.uint64), offsets)
 
 
-def _shingle_chunk(s: pl.Series, ngram: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    tokens = s.str.to_lowercase().str.extract_all(TOKEN_PATTERN)
-    lens = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
-    h = tokens.explode().drop_nulls().hash(seed=seed).to_numpy()
+def _shingle_chunk(token_hashes: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes and per-row counts from a list[u64] column of token hashes."""
+    lens = token_hashes.list.len().fill_null(0).to_numpy().astype(np.int64)
+    h = token_hashes.explode().drop_nulls().to_numpy()
     n_tok = len(h)
     starts = np.zeros(len(lens) + 1, dtype=np.int64)
     np.cumsum(lens, out=starts[1:])
@@ -151,7 +160,7 @@ def signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, block_perm: int
     return sig
 
 
-def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shingles: int = 1 << 20) -> np.ndarray:
+def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shingles: int = 1 << 18) -> np.ndarray:
     """(n, num_perm) uint32 one-permutation-hashing signatures with optimal densification.
 
     One-permutation hashing (Li, Owen, Zhang 2012) hashes every shingle once: the hash picks one of
@@ -167,12 +176,12 @@ def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shing
     counts = sh.counts()
     if n == 0 or sh.offsets[-1] == 0:
         return sig
-    key = _mix64(np.array([seed], dtype=np.uint64) + np.uint64(0x632BE59BD9B4E019))[0]
+    key = int(_mix64(np.array([seed], dtype=np.uint64) + np.uint64(0x632BE59BD9B4E019))[0])
     edges = np.unique(np.searchsorted(sh.offsets, np.arange(0, sh.offsets[-1], chunk_shingles), side="right") - 1)
     edges = np.unique(np.concatenate([[0], edges, [n]]))
     with np.errstate(over="ignore"):
         for lo, hi in itertools.pairwise(edges.tolist()):
-            h = _mix64(sh.hashes[sh.offsets[lo] : sh.offsets[hi]] ^ key)
+            h = _mix64(sh.hashes[sh.offsets[lo] : sh.offsets[hi]] ^ np.uint64(key))
             # bin from the high 32 bits (multiply-shift range reduction), value from the low 32 bits
             bins = ((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)
             vals = np.minimum(h.astype(np.uint32), _MAX_U32 - np.uint32(1))
@@ -183,21 +192,38 @@ def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shing
     return sig
 
 
-def _densify(block: np.ndarray, key: np.uint64) -> None:
-    """Fill empty bins in place: bin j takes bin h(j, t)'s value for the first non-empty probe t."""
-    k = block.shape[1]
-    empty = block == _MAX_U32
-    has_any = ~empty.all(axis=1)
-    pr, pj = np.nonzero(empty & has_any[:, None])
-    t = 0
+@functools.lru_cache(maxsize=8)
+def _probe_tables(k: int, key: int, attempts: int) -> np.ndarray:
+    """(attempts, k) bin probed by bin j at attempt t: a hash of (t, j) only, never of the row."""
     with np.errstate(over="ignore"):
-        while len(pr):
-            probe = _mix64(pj.astype(np.uint64) + np.uint64(t * k) + key)
-            tgt = (((probe >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
-            ok = ~empty[pr, tgt]
-            block[pr[ok], pj[ok]] = block[pr[ok], tgt[ok]]
-            pr, pj = pr[~ok], pj[~ok]
-            t += 1
+        probe = _mix64(np.arange(attempts * k, dtype=np.uint64) + np.uint64(key))
+        table = (((probe >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.int64).reshape(attempts, k)
+    table.setflags(write=False)  # shared through the cache
+    return table
+
+
+def _densify(block: np.ndarray, key: int) -> None:
+    """Fill empty bins in place: bin j takes the value of bin h(j, t) for the first non-empty probe t.
+
+    Only the still-empty bins of the block are carried from one attempt to the next (flat positions in
+    one int64 array), so the work is about (empty bins) / (fraction of non-empty bins) per row.
+    """
+    k = block.shape[1]
+    flat = block.reshape(-1)
+    full = flat != _MAX_U32
+    pending = ~full.reshape(block.shape) & full.reshape(block.shape).any(axis=1)[:, None]
+    pos = np.flatnonzero(pending)
+    tables = _probe_tables(k, key, 256)
+    t = 0
+    while len(pos):
+        if t == len(tables):  # a row with one or two shingles: extend the probe sequence
+            tables = _probe_tables(k, key, 2 * len(tables))
+        pj = pos % k
+        src = pos + (tables[t][pj] - pj)
+        ok = full[src]
+        flat[pos[ok]] = flat[src[ok]]
+        pos = pos[~ok]
+        t += 1
 
 
 def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:

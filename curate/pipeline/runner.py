@@ -54,6 +54,7 @@ from curate.steps.base import (
 REJECT_COLUMN = "_reject"  # a Transform may set this to reject rows (e.g. clean.pii in drop mode)
 INGEST_DIR = "00_ingest"
 PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+ROW_GROUP_ROWS = 16_384  # small row groups: the browser fetches a few scattered records cheaply
 _FAIL_FAST = 50  # a batch whose first 50 records all fail on their own is a step bug: raise
 
 
@@ -111,7 +112,7 @@ class _ParquetSink:
         elif table.schema != self.schema:
             table = table.cast(self.schema)
         if table.num_rows:
-            self.writer.write_table(table)
+            self.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             self.rows += table.num_rows
 
     def close(self, empty_like: pl.DataFrame | None = None) -> None:
@@ -353,11 +354,12 @@ class Runner:
         self.labels_digest = ""
         for step in self.plan.steps:
             if step.key == "label.apply" and hasattr(step, "protected"):
-                keep, not_dup = step.protected(step.params, self.run_dir)  # type: ignore[attr-defined]
+                keep, not_dup = step.protected(step.params, self.run_dir, self.labels_path)  # type: ignore[attr-defined]
                 self.protected = frozenset(keep)
                 self.not_duplicate = frozenset(not_dup)
                 self.labels_digest = _digest([sorted(self.protected), sorted(self.not_duplicate),
-                                              getattr(step, "labels_digest", lambda *a: "")(step.params, self.run_dir)])
+                                              getattr(step, "labels_digest", lambda *a: "")(step.params, self.run_dir,
+                                                                                        self.labels_path)])
 
     # -- step bookkeeping --------------------------------------------------------------------------
     def _step_dir(self, i: int, step_id: str) -> Path:
@@ -663,7 +665,7 @@ class Runner:
                 raise AccountingError(f"step {step.id} tried to overwrite schema columns {clash}")
             kept = kept.drop([c for c in score_cols if c in kept.collect_schema().names()]).join(
                 result.scores.lazy(), on="id", how="left")
-        kept.sink_parquet(work / "kept.parquet", **PARQUET_OPTS)
+        kept.sink_parquet(work / "kept.parquet", row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTS)
         rep.n_out = pq.ParquetFile(work / "kept.parquet").metadata.num_rows
         if len(decisions):
             removed = ds.join(decisions.lazy(), on="id", how="inner").collect()

@@ -71,6 +71,8 @@ def run_check(
     problems = list(enc.problems)
     for ex in enc.examples[:VERIFY_DECODE]:
         problems += verify_spans(ex, by_id[ex.id], tokenizer)
+    if enc.n_convs == 0:
+        problems.append(f"{split}: the split is empty; re-export with rows in it, or choose another split")
     if enc.n_convs and not enc.examples and not problems:
         problems.append(f"{split}: no conversation is left to train on")
     if enc.n_convs and enc.n_dropped / enc.n_convs > max_dropped_frac:
@@ -93,5 +95,11 @@ def run_check(
     if problems:
         head = "\n  - ".join(problems[:10])
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise CheckError(f"{report}\n--check failed: {len(problems)} problem(s):\n  - {head}{more}")
+        hint = ""
+        if any("template does not match" in p for p in problems):
+            hint = (
+                f"\nhint: the template used is {template_label!r}; --set model.chat_template=chatml (or alpaca, "
+                "vicuna) uses one of curate's, which render every role"
+            )
+        raise CheckError(f"{report}\n--check failed: {len(problems)} problem(s):\n  - {head}{more}{hint}")
     return report

@@ -17,6 +17,7 @@ import math
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,11 +159,13 @@ def load_base(cfg: FinetuneConfig, device: str) -> Any:
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
         kwargs["device_map"] = {"": 0}
+    elif device == "cuda":
+        kwargs["device_map"] = {"": 0}  # load straight onto the GPU, not through host memory first
     try:
         model = AutoModelForCausalLM.from_pretrained(cfg.model.name_or_path, **kwargs)
     except OSError as e:
         raise MissingResourceError(f"base model {cfg.model.name_or_path!r}: cannot load its weights ({e})") from None
-    if not cfg.quantization.load_in_4bit:
+    if device == "cpu":
         model.to(device)
     return model
 
@@ -202,7 +205,10 @@ def add_lora(model: Any, cfg: FinetuneConfig) -> Any:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lcfg)
+    with warnings.catch_warnings():
+        # peft calls transformers' renamed `is_gradient_checkpointing`; the notice is for peft, not our users
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, lcfg)
 
 
 def token_loss_sum(model: Any, batch: dict[str, Any], device: str, bf16: bool) -> tuple[Any, int]:
@@ -474,7 +480,9 @@ def merge_adapter(base: str, adapter_dir: Path, out_dir: Path, cfg: FinetuneConf
 
     dtype = getattr(torch, "bfloat16" if cfg.quantization.load_in_4bit else cfg.torch_dtype_name())
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
-    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(out_dir)
     return out_dir

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curate.analysis.diversity import cluster_entropy, distinct_n, mean_nn_distance, vendi_score
+from curate.analysis.diversity import cluster_entropy, distinct_n, mean_nn_distance, unique_share, vendi_score
 from curate.index.vectors import write_embeddings
 from curate.schema import make_batch, record_id
 from curate.steps.base import StepContext
@@ -29,6 +29,7 @@ def test_nn_distance_and_entropy_and_distinct():
     assert cluster_entropy(np.array([0, 1, 2, 3]), 4) == pytest.approx(1.0)
     assert distinct_n(["a b a b"], 1) == 0.5
     assert distinct_n(["a b c", "a b c"], 2) == 0.5
+    assert unique_share(["Positive", " positive", "negative", "A  long\nanswer", "a long answer"]) == 0.6
 
 
 def _ds_and_vectors(rng: np.random.Generator):
@@ -68,11 +69,15 @@ def test_diversity_scorer_separates_a_homogeneous_source(tmp_path):
                                duplicate_of=pl.lit("x"), similarity=pl.lit(1.0)).write_parquet(
         run / "ledger" / "04_dedup_exact.parquet")
     ctx = StepContext(run_dir=run, work_dir=run / "05_score_diversity", seed=3)
-    step = DiversityScorer.from_params(step_id="score_diversity", vendi_sample=200, nn_sample=200)
+    step = DiversityScorer.from_params(step_id="score_diversity", vendi_sample=200, nn_sample=200, text_sample=100)
     res = step.run(batch.lazy(), ctx)
     out = json.loads((run / "05_score_diversity" / "diversity.json").read_text())
     rich, flat = out["per_source"]["rich"], out["per_source"]["flat"]
     assert flat["short_response_share"] == 1.0 and rich["short_response_share"] == 0.0
+    # response homogeneity, on a seeded sample of text_sample=100 records: two labels in 100 answers
+    assert flat["unique_response_share"] == pytest.approx(0.02) and rich["unique_response_share"] == 1.0
+    assert flat["response_distinct_1"] == pytest.approx(0.02) and rich["response_distinct_1"] > 0.08
+    assert set(out["metrics"]) >= {"unique_response_share", "response_distinct_1"}
     assert rich["vendi"] > 4 * flat["vendi"]
     assert rich["nn_dist"] > flat["nn_dist"]
     assert rich["distinct_2"] > flat["distinct_2"]
@@ -93,4 +98,6 @@ def test_diversity_without_embeddings_gives_text_figures(tmp_path, batch_of):
     out = json.loads((tmp_path / "01_score_diversity" / "diversity.json").read_text())
     assert out["embeddings"] is False and "vendi" not in out["overall"]
     assert out["overall"]["short_response_share"] == 0.5
+    assert out["overall"]["unique_response_share"] == 1.0
+    assert out["overall"]["response_distinct_1"] == pytest.approx(9 / 10)  # "are" twice in 10 words
     assert res.scores is None

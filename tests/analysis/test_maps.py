@@ -7,7 +7,7 @@ import json
 import numpy as np
 import polars as pl
 
-from curate.analysis.maps import ctfidf_topics, verb_object, verb_table
+from curate.analysis.maps import ctfidf_topics, knn_place, verb_object, verb_table
 from curate.index.vectors import write_embeddings
 from curate.schema import make_batch, record_id
 from curate.steps.base import StepContext
@@ -40,6 +40,24 @@ def test_ctfidf_recovers_topic_words():
         assert topics[k] and set(topics[k]) <= set(words)
 
 
+def test_knn_place_puts_rows_among_their_nearest_fitted_rows():
+    rng = np.random.default_rng(2)
+    centers = np.eye(3, 8, dtype=np.float32)
+    labels = np.repeat(np.arange(3), 30)
+    x = centers[labels] + 0.05 * rng.normal(size=(90, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    fitted = np.arange(0, 90, 2)
+    xy = np.column_stack([labels[fitted] * 10.0, rng.normal(size=len(fitted))]).astype(np.float32)
+    rows = np.arange(1, 90, 2)
+    placed = knn_place(x[fitted], xy, x, rows, k=5)
+    assert placed.shape == (45, 2)
+    # each row lands inside its own cluster's band, never between clusters
+    assert np.abs(placed[:, 0] - labels[rows] * 10.0).max() < 1e-3
+    assert np.abs(placed[:, 1]).max() <= np.abs(xy[:, 1]).max()
+    # a row equal to a fitted row, with one neighbour, lands exactly on it
+    assert np.allclose(knn_place(x[fitted], xy, x, fitted[:4], k=1), xy[:4])
+
+
 def test_map_step_writes_map_with_topics(tmp_path):
     rng = np.random.default_rng(1)
     rows, vecs = [], []
@@ -57,7 +75,8 @@ def test_map_step_writes_map_with_topics(tmp_path):
     emb[:] = v
     emb.flush()
     ctx = StepContext(run_dir=tmp_path, work_dir=tmp_path / "02_score_map", seed=7)
-    res = MapScorer.from_params(step_id="score_map", clusters=3).run(batch.lazy(), ctx)
+    # fit UMAP on 100 of the 120 points: the other 20 are placed by their nearest fitted neighbours
+    res = MapScorer.from_params(step_id="score_map", clusters=3, fit_sample=100).run(batch.lazy(), ctx)
     m = pl.read_parquet(tmp_path / "02_score_map" / "map.parquet")
     assert m.columns == ["id", "x", "y", "cluster", "topic", "source"] and len(m) == 120
     assert m["cluster"].n_unique() == 3
@@ -67,6 +86,11 @@ def test_map_step_writes_map_with_topics(tmp_path):
         assert part["cluster"].n_unique() == 1
         assert set(part["topic"][0].split(", ")) <= set(words)
     assert np.isfinite(m["x"].to_numpy()).all()
+    # in 2-D, every point's nearest other point belongs to the same planted topic
+    xy = m.select("x", "y").to_numpy()
+    d = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert (d.argmin(axis=1) // 40 == np.arange(120) // 40).all()
     verbs = json.loads((tmp_path / "02_score_map" / "verbs.json").read_text())
     assert verbs["rows"][0]["verb"] == "explain"
     clusters = json.loads((tmp_path / "02_score_map" / "clusters.json").read_text())

@@ -39,6 +39,12 @@ def test_template_that_drops_assistant_turns_fails(tok: Any) -> None:
         check([Conversation("a", qa("hi", "hello"))], tok, drops)
     assert "conversation a: template does not match" in str(e.value)
     assert "--check failed: 1 problem" in str(e.value)
+    assert "--set model.chat_template=chatml" in str(e.value)
+
+
+def test_empty_split_fails(tok: Any) -> None:
+    with pytest.raises(CheckError, match="train: the split is empty"):
+        check([], tok, default_template("chatml", tok))
 
 
 def test_template_that_drops_a_role_or_rewrites_history_fails(tok: Any) -> None:

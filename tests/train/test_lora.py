@@ -135,6 +135,9 @@ def test_cli_check_and_user_errors(tiny_model: Path, tiny_export: Path, tmp_path
 
     assert main([*base, "--set", "data.over_length=fail", "--set", "data.max_seq_len=40", "--check"]) == 2
     assert "is cut by truncation" in capsys.readouterr().err
+    # the same check guards a training run: it stops before any model is loaded or file written
+    assert main([*base, "--set", "data.over_length=fail", "--set", "data.max_seq_len=40"]) == 2
+    assert "is cut by truncation" in capsys.readouterr().err and not (tmp_path / "o").exists()
     cpu = ["--set", "train.bf16=false"]
     assert main(["finetune", str(tiny_export), "--base-model", str(tmp_path / "missing"), *cpu]) == 2
     assert "not found" in capsys.readouterr().err

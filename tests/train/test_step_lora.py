@@ -37,6 +37,7 @@ def test_trains_on_the_export_of_the_runs_write_step(tiny_model: Path, tiny_expo
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     assert json.loads((out / "metrics.json").read_text())["steps"] == 2
     assert step.report_extra["steps"] == 2.0 and step.report_extra["eval_loss"] > 0
+    assert "[[The sky is blue.</s>]]" in (tmp_path / "05_train_lora" / "check.txt").read_text()
 
 
 def test_without_dataset_or_write_step_says_what_to_do(tmp_path: Path) -> None:

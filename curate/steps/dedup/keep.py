@@ -1,7 +1,8 @@
 """The keep policy shared by every dedup step: which member of a duplicate group survives.
 
-Groups come in as a component label per row; the survivor is chosen by, in order: a protected
-record (a person labelled it keep), the policy's key, then input order, so results are deterministic.
+Groups come in as a component label per row; the survivor is chosen by the policy's key, then input
+order, so results are deterministic. A protected record (a person labelled it keep) is never removed
+but does not displace the survivor: restoring a duplicate keeps both.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def resolve_groups(
             pl.col("_key").fill_null(-np.inf).fill_nan(-np.inf),
         )
         .filter(pl.Series(in_group))
-        .sort(["_label", "_protected", "_key", "_row"], descending=[False, True, True, False])
+        .sort(["_label", "_key", "_row"], descending=[False, True, False])
     )
     g = g.with_columns(
         pl.col("_row").first().over("_label").alias("_surv_row"),

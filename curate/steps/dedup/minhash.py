@@ -20,7 +20,10 @@ from curate.steps.embed.texts import text_expr
 class MinHashDedup(Dedup):
     """Keep one record per cluster of texts whose word-n-gram Jaccard similarity is >= threshold_jaccard.
 
-    Signatures use ``num_perm`` permutations; LSH bands are tuned for ``lsh_threshold_jaccard``
+    Signatures have ``num_perm`` slots. The default sketch ``oph`` is one-permutation hashing with
+    optimal densification (Li et al. 2012; Shrivastava 2017): each shingle is hashed once, not once
+    per permutation, and each slot still agrees between two texts with probability equal to their
+    Jaccard; ``minhash`` computes classic k-permutation signatures (bench/dedup.py compares both). LSH bands are tuned for ``lsh_threshold_jaccard``
     (default threshold - 0.25), below the target, because banding at the target itself misses many
     true pairs on the S-curve (FACTS.md: recall 0.61 at 0.8). Every candidate pair is then verified
     with exact Jaccard on the shingle sets, and verified pairs are joined into clusters by union-find,
@@ -43,6 +46,9 @@ class MinHashDedup(Dedup):
         lsh_threshold_jaccard: float | None = Field(
             None, gt=0, le=1, description="Jaccard the LSH bands are tuned for; default threshold_jaccard - 0.25."
         )
+        sketch: Literal["oph", "minhash"] = Field(
+            "oph", description="oph: one hash per shingle with densification (fast); minhash: one hash per shingle and permutation."
+        )
         bucket_window: int = Field(32, ge=2, description="Pairs formed per row inside one LSH bucket.")
 
     def decide(self, ds: pl.LazyFrame, ctx: StepContext) -> pl.DataFrame:
@@ -50,7 +56,7 @@ class MinHashDedup(Dedup):
         rows = load_rows(ds, p, text_expr(p.scope))
         sh = mh.shingle(rows["_text"], ngram=p.ngram, seed=self.seed)
         i, j, _, n_cand = near_pairs(
-            sh, p.num_perm, p.threshold_jaccard, p.lsh_threshold_jaccard, p.bucket_window, self.seed
+            sh, p.num_perm, p.threshold_jaccard, p.lsh_threshold_jaccard, p.bucket_window, self.seed, p.sketch
         )
         self.report_extra["candidate_pairs"] = float(n_cand)
         self.report_extra["verified_pairs"] = float(len(i))
@@ -69,9 +75,15 @@ def near_pairs(
     lsh_threshold: float | None = None,
     window: int = 32,
     seed: int = 0,
+    sketch: str = "oph",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Verified pairs ``(i, j, jaccard, n_candidates)``: exact Jaccard >= threshold among LSH candidates."""
-    sig = mh.signatures(sh, num_perm=num_perm, seed=seed + 1)
+    if sketch == "oph":
+        sig = mh.oph_signatures(sh, num_perm=num_perm, seed=seed + 1)
+    elif sketch == "minhash":
+        sig = mh.signatures(sh, num_perm=num_perm, seed=seed + 1)
+    else:
+        raise ValueError(f"unknown sketch {sketch!r}; expected 'oph' or 'minhash'")
     bands, rows = mh.lsh_params(lsh_threshold if lsh_threshold is not None else max(0.05, threshold - 0.25), num_perm)
     i, j = mh.candidate_pairs(sig, bands, rows, window=window, active=sh.counts() > 0)
     sim = mh.jaccard(sh, i, j)

@@ -68,5 +68,5 @@ class LoraTrainer(Trainer):
         if not ctx.progress:
             cfg.train.progress = False
         prep = prepare(dataset_dir, cfg)
-        print(prep.report)
+        ctx.artifact("check.txt").write_text(prep.report + "\n", encoding="utf-8")
         return train(prep, resume=self.params.resume).metrics
