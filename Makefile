@@ -73,4 +73,4 @@ finetune-demo: install
 	  --base-model $(DEMO_DIR)/tiny-llama --output $(DEMO_DIR)/finetune --max-steps 30 \
 	  --set train.bf16=false --set train.gradient_checkpointing=false --set data.max_seq_len=512 \
 	  --set train.micro_batch_size=4 --set train.grad_accum_steps=2 --set train.learning_rate=2e-3 \
-	  --set train.logging_steps=5 --set train.save_steps=10 --set train.max_eval_convs=64
+	  --set train.logging_steps=5 --set train.save_steps=10 --set data.max_convs=2000 --set train.max_eval_convs=64

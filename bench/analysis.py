@@ -22,9 +22,8 @@ import json
 import os
 import shutil
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import polars as pl
@@ -32,7 +31,7 @@ import polars as pl
 OUT = Path(__file__).parent / "out"
 DIM = 384
 TOPICS = 50
-GENERATOR = 2  # bump when the synthetic data changes, so cached run folders are rebuilt
+GENERATOR = 3  # bump when the synthetic data changes, so cached run folders are rebuilt
 SOURCES = {"alpha": 0.4, "beta": 0.25, "gamma": 0.25, "flat": 0.10}
 VERBS = ["write", "explain", "describe", "list", "summarize", "give", "compare", "create", "suggest", "outline"]
 OBJECTS = ["poem", "essay", "story", "summary", "guide", "overview", "list", "plan", "review", "tips"]
@@ -120,18 +119,24 @@ def build(n: int, seed: int = 0) -> Path:
 
     from curate.index.vectors import write_embeddings
 
-    # 50 topic centres, 4 sub-centres each, and one tight centre for the flat source; noise keeps
-    # same-topic cosine around 0.5 and cross-topic around 0 (clustered, like real sentence embeddings).
-    centres = rng.normal(size=(TOPICS + 1, DIM)).astype(np.float32)
+    # Like sentence embeddings, the vectors live near a low-dimensional subspace: 50 topic centres that
+    # share a 24-d "domain" space (so related topics sit near each other), 4 sub-centres per topic, and
+    # per-record variation mostly along a shared 32-d "style" space plus a little isotropic noise.
+    # Same-topic cosine is about 0.5, cross-topic about 0.1; the flat source is one tight centre.
+    domain = rng.normal(size=(24, DIM)).astype(np.float32) / np.sqrt(DIM)
+    style = rng.normal(size=(32, DIM)).astype(np.float32) / np.sqrt(DIM)
+    centres = rng.normal(size=(TOPICS + 1, 24)).astype(np.float32) @ domain * 4.0
+    centres += rng.normal(size=(TOPICS + 1, DIM)).astype(np.float32) / np.sqrt(DIM)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    subs = rng.normal(size=(TOPICS, 4, DIM)).astype(np.float32) / np.sqrt(DIM)
+    subs = rng.normal(size=(TOPICS, 4, 24)).astype(np.float32) @ domain * 0.25
     emb = write_embeddings(run / "01_embed", df["id"], n, DIM)
     step = 100_000
     for a in range(0, n, step):
         b = min(a + step, n)
         t, f = topic[a:b], flat[a:b]
-        x = centres[t] + 0.6 * subs[t, rng.integers(0, 4, b - a)]
-        x += rng.normal(scale=0.8 / np.sqrt(DIM), size=(b - a, DIM)).astype(np.float32)
+        x = centres[t] + subs[t, rng.integers(0, 4, b - a)]
+        x += rng.normal(scale=0.14, size=(b - a, 32)).astype(np.float32) @ style
+        x += rng.normal(scale=0.25 / np.sqrt(DIM), size=(b - a, DIM)).astype(np.float32)
         x[f] = centres[TOPICS] + rng.normal(scale=0.15 / np.sqrt(DIM), size=(int(f.sum()), DIM)).astype(np.float32)
         emb[a:b] = x / np.linalg.norm(x, axis=1, keepdims=True)
     emb.flush()
@@ -151,7 +156,7 @@ class Stage:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __enter__(self) -> Stage:
+    def __enter__(self) -> Self:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
         self.t0 = time.perf_counter()
@@ -160,7 +165,8 @@ class Stage:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.t0
-        hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+        with open("/proc/self/status") as fh:
+            hwm = next(line for line in fh if line.startswith("VmHWM"))
         self.peak_gb = int(hwm.split()[1]) / 1e6
         cpu = sum(os.times()[:4]) - self.cpu0
         print(f"{self.name}: {self.seconds:.1f}s wall, {cpu:.1f}s CPU, peak RSS {self.peak_gb:.2f} GB", flush=True)

@@ -76,8 +76,12 @@ RATES: dict[str, dict[str, float]] = {
     "alpaca": {
         "exact_dup": 0.02, "near_dup": 0.02, "failed_empty": 0.005, "failed_truncated": 0.01,
         "failed_error": 0.005, "refusal": 0.015, "non_english": 0.02, "pii": 0.005, "repetitive": 0.005,
+        "malformed": 0.0005,
     },
 }
+# Planted near-duplicates keep this word-5-gram Jaccard to their original (dedup.minhash's threshold is 0.8;
+# the margin covers small differences between the generator's text and what a reader yields).
+NEAR_DUP_MIN_NGRAM_JACCARD = 0.82
 # Largest token-set Jaccard between two composed prompts about the same entity (see Writer.question).
 PROMPT_MAX_JACCARD = 0.5
 # Overlong conversations must exceed this many words (clean.split_long's default budget).
@@ -91,7 +95,7 @@ def tokens(text: str) -> set[str]:
     return set(_TOKEN.findall(text.lower()))
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
+def jaccard(a: set[Any], b: set[Any]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
@@ -114,6 +118,13 @@ class Conv:
     @property
     def text(self) -> str:
         return "\n".join(t for _, t in self.turns)
+
+    @property
+    def full_text(self) -> str:
+        """All text in reader order: the Alpaca input follows the instruction."""
+        if not self.alpaca_input:
+            return self.text
+        return "\n".join([self.turns[0][1], self.alpaca_input, *(t for _, t in self.turns[1:])])
 
 
 @dataclass
@@ -351,29 +362,29 @@ class NearGuard:
 
     def __init__(self, window: int = 4096) -> None:
         self.window = window
-        self._rows: dict[str, list[np.ndarray]] = {}
-        self._mat: dict[str, np.ndarray] = {}
+        self._mat: dict[str, np.ndarray] = {}  # group -> (window, BITS / 64) ring buffer of bitsets
+        self._count: dict[str, int] = {}
 
     def bits(self, text: str) -> np.ndarray:
-        idx = np.array(sorted({zlib.crc32(t.encode()) % self.BITS for t in tokens(text)}), dtype=np.int64)
-        v = np.zeros(self.BITS // 64, dtype=np.uint64)
-        np.bitwise_or.at(v, idx // 64, np.left_shift(np.uint64(1), (idx % 64).astype(np.uint64)))
-        return v
+        v = np.zeros(self.BITS, dtype=bool)
+        v[[zlib.crc32(t.encode()) % self.BITS for t in tokens(text)]] = True
+        return np.packbits(v).view(np.uint64)
 
     def max_jaccard(self, group: str, v: np.ndarray) -> float:
-        rows = self._rows.get(group)
-        if not rows:
+        n = min(self._count.get(group, 0), self.window)
+        if not n:
             return 0.0
-        m = self._mat.get(group)
-        if m is None or len(m) != min(len(rows), self.window):
-            m = np.stack(rows[-self.window:])
-            self._mat[group] = m
-        inter = np.bitwise_count(m & v).sum(axis=1)
-        union = np.bitwise_count(m | v).sum(axis=1)
+        m = self._mat[group][:n]
+        inter = np.bitwise_count(m & v).sum(axis=1, dtype=np.int64)
+        union = np.bitwise_count(m | v).sum(axis=1, dtype=np.int64)
         return float((inter / np.maximum(union, 1)).max())
 
     def add(self, group: str, v: np.ndarray) -> None:
-        self._rows.setdefault(group, []).append(v)
+        if group not in self._mat:
+            self._mat[group] = np.zeros((self.window, len(v)), dtype=np.uint64)
+        c = self._count.get(group, 0)
+        self._mat[group][c % self.window] = v
+        self._count[group] = c + 1
 
 
 def near_dup_edit(rng: Random, text: str, n_edits: int) -> str:
@@ -402,17 +413,32 @@ def near_dup_edit(rng: Random, text: str, n_edits: int) -> str:
     return " ".join(words)
 
 
+def normalized(text: str) -> str:
+    """What exact dedup compares: case and whitespace ignored (a near-duplicate must differ here)."""
+    return " ".join(text.lower().split())
+
+
+def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    """Lowercased word n-grams, as dedup.minhash compares them (a shorter text is one shingle)."""
+    toks = _TOKEN.findall(text.lower())
+    return {tuple(toks[i:i + n]) for i in range(max(1, len(toks) - n + 1))} if toks else set()
+
+
 def near_dup_conv(rng: Random, conv: Conv) -> Conv:
-    """Edit an earlier conversation so token Jaccard stays >= 0.8 but the text differs."""
-    base = tokens(conv.text + " " + conv.alpaca_input)
-    for attempt in range(20):
-        n = 3 if attempt < 10 else 1
+    """Edit an earlier conversation so the text differs but both its token-set Jaccard and its word
+    5-gram Jaccard to the original stay >= 0.8: a near-duplicate at the threshold MinHash dedup uses."""
+    full = conv.full_text
+    base, base_sh = tokens(full), shingles(full)
+    for attempt in range(30):
+        n = 3 if attempt < 10 else 2 if attempt < 20 else 1
         turns = []
         for j, (role, text) in enumerate(conv.turns):
             edits = rng.randint(1, n) if j < 2 or rng.random() < 0.5 else 0
             turns.append((role, near_dup_edit(rng, text, edits) if edits else text))
         out = Conv(turns, conv.topic, conv.html, conv.alpaca_input)
-        if out.text != conv.text and jaccard(base, tokens(out.text + " " + out.alpaca_input)) >= 0.8:
+        out_full = out.full_text
+        if (normalized(out_full) != normalized(full) and jaccard(base, tokens(out_full)) >= 0.8
+                and jaccard(base_sh, shingles(out_full)) >= NEAR_DUP_MIN_NGRAM_JACCARD):
             return out
     # Guaranteed fallback: a case change and an added comma keep the token set identical.
     role, text = conv.turns[0]
@@ -593,7 +619,10 @@ class Corpus:
         return slots
 
     def _malformed(self, src: str, j: int) -> tuple[Any, str]:
-        """Raw bytes for a JSONL line, or an object with an unknown role for ShareGPT."""
+        """Raw bytes for a JSONL line, an object with an unknown role for ShareGPT, or an Alpaca element
+        with a missing comma (the reader must resync at the next element and lose only this one)."""
+        if src == "alpaca":
+            return _BrokenElement(self.w.alpaca()), "json_decode"
         if src == "sharegpt":
             conv = self.w.chat(1)
             return {"id": self._sg_id(), "conversations": [
@@ -769,9 +798,20 @@ class Corpus:
                 s.conv, s.of = json.loads(json.dumps(slots[i].conv)), (SO_FILE, i)
             elif kind == "near_dup":
                 i = earlier_clean(rng, slots, j)
-                q = json.loads(json.dumps(slots[i].conv))
-                q["title"] = near_dup_edit(rng, q["title"], 1)
-                q["answers"][0]["text"][0] = near_dup_edit(rng, q["answers"][0]["text"][0], rng.randint(1, 2))
+                orig = slots[i].conv
+                base = _so_text(orig)
+                for attempt in range(30):
+                    q = json.loads(json.dumps(orig))
+                    q["title"] = near_dup_edit(rng, q["title"], 1)
+                    q["answers"][0]["text"][0] = near_dup_edit(rng, q["answers"][0]["text"][0],
+                                                               rng.randint(1, 2 if attempt < 15 else 1))
+                    text = _so_text(q)
+                    if (normalized(text) != normalized(base) and jaccard(tokens(text), tokens(base)) >= 0.8
+                            and jaccard(shingles(text), shingles(base)) >= NEAR_DUP_MIN_NGRAM_JACCARD):
+                        break
+                else:  # a case change and an added comma keep tokens and shingles identical
+                    q = json.loads(json.dumps(orig))
+                    q["title"] = q["title"].upper() + ","
                 s.conv, s.of = q, (SO_FILE, i)
             elif kind == "pii":
                 c = failure(rng, "pii", Conv([("user", ""), ("assistant", s.conv["answers"][0]["text"][-1])]), {})
@@ -944,6 +984,12 @@ def _date(day: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", base) + f".{ms:03d}"
 
 
+def _so_text(q: dict[str, Any]) -> str:
+    """A question's text as the reader yields it: title, body, then the answer it picks (ours is first)."""
+    a = q["answers"][0]
+    return "\n".join([q["title"], *q["body"], a["text"][0], a["code"], a["text"][1]])
+
+
 def _oig_line(s: Slot) -> bytes:
     if isinstance(s.conv, bytes):
         return s.conv + b"\n"
@@ -958,7 +1004,18 @@ def _p3_line(s: Slot) -> bytes:
     return json.dumps(s.conv, ensure_ascii=False).encode() + b"\n"
 
 
-def _alpaca_obj(s: Slot, rng: Random) -> dict[str, str]:
+@dataclass
+class _BrokenElement:
+    """An Alpaca record written with the comma after its instruction missing (invalid JSON)."""
+
+    conv: Conv
+
+
+def _alpaca_obj(s: Slot, rng: Random) -> dict[str, str] | str:
+    if isinstance(s.conv, _BrokenElement):
+        good = _alpaca_obj(Slot(s.conv.conv), rng)
+        text = json.dumps(good, ensure_ascii=False, indent=2)
+        return text.replace('",\n  "input"', '"\n  "input"', 1)
     conv: Conv = s.conv
     if conv.alpaca_input:
         inp = conv.alpaca_input
@@ -967,9 +1024,11 @@ def _alpaca_obj(s: Slot, rng: Random) -> dict[str, str]:
     return {"instruction": conv.prompt, "input": inp, "output": conv.turns[-1][1]}
 
 
-def _json_array(objs: list[dict[str, Any]]) -> bytes:
-    """Indented like the published Alpaca/ShareGPT files: one element starts per top-level line."""
-    parts = [json.dumps(o, ensure_ascii=False, indent=2) for o in objs]
+def _json_array(objs: Sequence[dict[str, Any] | str]) -> bytes:
+    """Indented like the published Alpaca/ShareGPT files: one element starts per top-level line.
+
+    A string is an element already rendered (a planted broken one)."""
+    parts = [o if isinstance(o, str) else json.dumps(o, ensure_ascii=False, indent=2) for o in objs]
     body = ",\n".join("  " + p.replace("\n", "\n  ") for p in parts)
     return ("[\n" + body + "\n]\n").encode()
 

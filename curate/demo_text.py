@@ -1880,6 +1880,14 @@ P3_NEWS = {
         "Voters in the region head to the polls in a closely watched election.",
         "Officials confirmed that {n} prisoners were released under the deal.",
         "Protests spread to a second city as the government imposed a curfew.",
+        "Rescue teams in {city} searched collapsed buildings after the earthquake.",
+        "The new prime minister named {person} as foreign minister on {day}.",
+        "Border crossings near {city} reopened after {n} weeks of closure.",
+        "Diplomats expelled from {city} are expected to return home by {day}.",
+        "A summit planned for {city} was postponed because of security concerns.",
+        "Parliament voted {n} to 40 to extend the state of emergency.",
+        "Refugees crossing into the neighboring country now number more than {n} thousand.",
+        "The opposition leader was arrested at her home in {city} early on {day}.",
     ),
     "Sports": (
         "{team} beat their rivals {n} to 1 to reach the cup final.",
@@ -1890,6 +1898,10 @@ P3_NEWS = {
         "Ticket prices for the derby in {city} have doubled since last year.",
         "The marathon in {city} drew a record {n} thousand runners.",
         "A referee decision in extra time sparked angry protests from the bench.",
+        "{team} fired their manager after a run of {n} games without a win.",
+        "The tennis final in {city} was suspended because of rain.",
+        "An Olympic champion from {city} tested positive for a banned substance.",
+        "{team} will play their home games in a temporary stadium next season.",
     ),
     "Business": (
         "Shares of {company} rose {n} percent after strong quarterly earnings.",
@@ -1900,6 +1912,10 @@ P3_NEWS = {
         "The airline said it would add {n} new routes from {city} next summer.",
         "Retail sales fell for the second month in a row, according to new data.",
         "Investors cheered a surprise dividend increase at {company}.",
+        "{company} recalled {n} thousand cars over a faulty airbag sensor.",
+        "Unemployment in {city} fell to its lowest level in a decade.",
+        "{company} named {person} as its new chief executive on {day}.",
+        "Regulators opened an antitrust inquiry into {company}'s pricing.",
     ),
     "Science": (
         "Researchers in {city} reported a new battery chemistry that charges in {n} minutes.",
@@ -1910,9 +1926,18 @@ P3_NEWS = {
         "Engineers tested a robot that can climb walls using tiny suction pads.",
         "A study of {n} thousand patients linked poor sleep to heart disease.",
         "Researchers trained an algorithm to predict floods days in advance.",
+        "Astronomers in {city} spotted a comet that will pass close to Earth in {n} years.",
+        "A vaccine trial involving {n} thousand volunteers reported promising early results.",
+        "{company} launched a satellite to provide internet access to remote villages.",
+        "Biologists discovered {n} new species of frog in a remote rainforest.",
+        "A startup in {city} built a solar panel that works in low light.",
+        "Climate scientists said the past year was among the warmest on record.",
+        "Doctors used a 3D printed implant to repair a patient's skull.",
+        "A study found that bees can recognize human faces.",
     ),
 }
-P3_CITIES = ("Geneva", "Nairobi", "Lima", "Oslo", "Seoul", "Madrid", "Toronto", "Cairo", "Hanoi", "Lisbon")
+P3_CITIES = ("Geneva", "Nairobi", "Lima", "Oslo", "Seoul", "Madrid", "Toronto", "Cairo", "Hanoi", "Lisbon", "Accra",
+              "Bogota", "Jakarta", "Warsaw", "Manila", "Dublin", "Karachi", "Perth", "Santiago", "Tunis")
 P3_TEAMS = ("Riverside United", "North City FC", "the Harbor Hawks", "Eastfield Rovers", "the Valley Lions")
 P3_COMPANIES = ("Novacorp", "Brightline", "Tessaly Systems", "Orbit Labs", "Kestrel Foods", "Meridian Bank")
 P3_BOOLQ = (

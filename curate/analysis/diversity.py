@@ -135,7 +135,7 @@ def group_figures(
         out["nn_dist"] = mean_nn_distance(np.asarray(vectors[nn_idx], dtype=np.float32))
         v_idx = rows[sample_indices(n, vendi_sample, seed + 1)]
         out["vendi"] = vendi_score(np.asarray(vectors[v_idx], dtype=np.float32))
-        out["vendi_sample"] = int(len(v_idx))
+        out["vendi_sample"] = len(v_idx)
     if clusters is not None and n:
         out["cluster_entropy"] = cluster_entropy(clusters[rows], k)
     t_idx = pl.Series(rows[sample_indices(n, text_sample, seed + 2)], dtype=pl.Int64)

@@ -102,11 +102,22 @@ def density_image(x: np.ndarray, y: np.ndarray, cluster: np.ndarray, *, bins: in
     ncol = len(palette)
     counts = np.bincount(cell, minlength=bins * bins)
     per_colour = np.bincount(cell * ncol + (cluster % ncol), minlength=bins * bins * ncol).reshape(-1, ncol)
-    colour = palette[per_colour.argmax(axis=1)]
-    shade = np.log1p(counts) / np.log1p(max(int(counts.max()), 1))
-    alpha = np.where(counts > 0, 0.3 + 0.7 * shade, 0.0)[:, None]
-    img = (1.0 - alpha) * 1.0 + alpha * colour
-    return img.reshape(bins, bins, 3), ext
+    mode = per_colour.argmax(axis=1).reshape(bins, bins)
+    counts = counts.reshape(bins, bins)
+    # An empty bin next to occupied ones takes its densest neighbour's colour, at half strength, so
+    # isolated points and tight clusters stay visible at print size (a 3x3 dilation).
+    near, near_mode = counts.copy(), mode.copy()
+    pc, pm = np.pad(counts, 1), np.pad(mode, 1)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            nc = pc[1 + dy : 1 + dy + bins, 1 + dx : 1 + dx + bins]
+            take = (counts == 0) & (nc > near)
+            near[take] = nc[take]
+            near_mode[take] = pm[1 + dy : 1 + dy + bins, 1 + dx : 1 + dx + bins][take]
+    shade = np.log1p(near) / np.log1p(max(int(counts.max()), 1))
+    alpha = np.where(near > 0, 0.3 + 0.7 * shade, 0.0) * np.where(counts > 0, 1.0, 0.5)
+    img = (1.0 - alpha[..., None]) + alpha[..., None] * palette[near_mode]
+    return img, ext
 
 
 def map_chart(map_df: pl.DataFrame) -> str:
@@ -124,7 +135,7 @@ def map_chart(map_df: pl.DataFrame) -> str:
                    rasterized=True)
         how = "colour: cluster"
     cent = map_df.group_by("cluster", "topic").agg(pl.col("x").median(), pl.col("y").median(), pl.len())
-    x0, x1, y0, y1 = *ax.get_xlim(), *ax.get_ylim()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     placed: list[tuple[float, float]] = []
     for row in cent.sort("len", descending=True).head(30).iter_rows(named=True):
         # skip a label that would cover a larger cluster's label (positions in axes fractions)

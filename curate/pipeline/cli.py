@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,17 +20,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only measure: filters write scores, nothing is removed")
     p.add_argument("--labels", type=Path, help="labels database for label.apply (default beside the runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="run batch steps on this Ray cluster (e.g. ray://head:10001 or auto); implies "
+                   "--set executor.kind=ray, which alone starts a local cluster (needs curate[ray])")
 
 
 def run(args: argparse.Namespace) -> int:
     from curate.pipeline.runner import run_pipeline
     from curate.pipeline.spec import load_recipe
 
-    plan = load_recipe(args.recipe, args.overrides)
-    print(f"recipe {plan.spec.name}: {len(plan.readers)} sources, {len(plan.steps)} steps", file=sys.stderr)
+    overrides = list(args.overrides)
+    if args.ray_address:
+        overrides.append("executor.kind=ray")
+    plan = load_recipe(args.recipe, overrides)
+    ex = plan.spec.executor
+    cluster = args.ray_address or os.environ.get("RAY_ADDRESS") or "local cluster"
+    where = f", on Ray ({cluster})" if ex.kind == "ray" else ""
+    print(f"recipe {plan.spec.name}: {len(plan.readers)} sources, {len(plan.steps)} steps{where}", file=sys.stderr)
     result = run_pipeline(
         plan, args.run_dir, runs_root=args.runs_root, force=args.force, limit=args.limit,
         dry_run=args.dry_run, progress=False if args.quiet else None, labels_path=args.labels,
+        ray_address=args.ray_address,
     )
     t = result.report["totals"]
     print(f"\nread {t['read']:,}  kept {t['kept']:,}  removed {t['removed']:,}  "

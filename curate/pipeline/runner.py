@@ -9,7 +9,9 @@ For every step the runner
 * writes ``done.json`` with a fingerprint of (input, step, params), so a rerun skips finished steps
   and a killed run resumes from the last finished one.
 
-Steps never see the runner: the same plan can be driven by another executor (Ray).
+Steps never see the runner: the same plan can be driven by another executor. With
+``executor.kind: ray`` batch steps run as Ray tasks (``curate.pipeline.ray_executor``); the runner still
+reads, writes and counts, so the outputs are the same.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -50,6 +52,9 @@ from curate.steps.base import (
     StepReport,
     Transform,
 )
+
+if TYPE_CHECKING:
+    from curate.pipeline.ray_executor import RayExecutor
 
 REJECT_COLUMN = "_reject"  # a Transform may set this to reject rows (e.g. clean.pii in drop mode)
 INGEST_DIR = "00_ingest"
@@ -274,6 +279,11 @@ def _importable(cls: type) -> bool:
     return mod is not None and getattr(mod, cls.__name__, None) is cls and cls.__module__ != "__main__"
 
 
+def worker_spec(step: Step) -> tuple[str, str, str, str, int]:
+    """What a worker process needs to rebuild ``step``: (module, key, params JSON, id, seed)."""
+    return (type(step).__module__, step.key, step.params.model_dump_json(), step.id, step.seed)
+
+
 def _worker_run(spec: tuple[str, str, str, str, int], batch: pl.DataFrame, dry_run: bool,
                 protected: frozenset[str]) -> BatchOutcome:
     module, key, params_json, step_id, seed = spec
@@ -297,7 +307,8 @@ def _worker_run(spec: tuple[str, str, str, str, int], batch: pl.DataFrame, dry_r
 class Runner:
     def __init__(self, plan: Plan, run_dir: Path, *, force: bool = False, limit: int | None = None,
                  dry_run: bool = False, progress: bool | None = None, reuse_from: Path | None = None,
-                 labels_path: Path | None = None, log: Callable[[str], None] | None = None) -> None:
+                 labels_path: Path | None = None, log: Callable[[str], None] | None = None,
+                 ray_address: str | None = None) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self.force = force
@@ -310,6 +321,14 @@ class Runner:
         self.batch_size = plan.spec.executor.batch_size
         self.workers = plan.spec.executor.workers
         self._pool: ProcessPoolExecutor | None = None
+        self._ray: RayExecutor | None = None
+        if plan.spec.executor.kind == "ray":
+            from curate.pipeline.ray_executor import RayExecutor
+
+            self._ray = RayExecutor(ray_address)  # fails at once if Ray is not installed
+        elif ray_address is not None:
+            raise ConfigError(f"a Ray address ({ray_address}) was given but executor.kind is "
+                              f"{plan.spec.executor.kind!r}; set executor.kind=ray")
         self.reports: list[StepReport] = []
         self.source_stats: dict[str, dict[str, Any]] = {}
         self.protected: frozenset[str] = frozenset()
@@ -335,6 +354,8 @@ class Runner:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
+            if self._ray is not None:
+                self._ray.close()
         self._prune_stale(len(self.plan.steps))
         report = self._write_report(started, time.perf_counter() - t0, inputs)
         return RunResult(self.run_dir, self.reports, report, time.perf_counter() - t0, self.cached)
@@ -546,8 +567,11 @@ class Runner:
         return self._pool
 
     def _outcomes(self, step: Step, path: Path) -> Iterator[BatchOutcome]:
-        n_rows = pq.ParquetFile(path).metadata.num_rows
         protected = self.protected
+        if self._ray is not None and getattr(step, "parallel", True) and _importable(type(step)):
+            yield from self._ray.outcomes(step, self._batches(path), dry_run=self.dry_run, protected=protected)
+            return
+        n_rows = pq.ParquetFile(path).metadata.num_rows
         parallel = (self.workers > 1 and n_rows > 2 * self.batch_size and getattr(step, "parallel", True)
                     and _importable(type(step)))
         if not parallel:
@@ -555,7 +579,7 @@ class Runner:
                 yield process_batch(step, batch, dry_run=self.dry_run, protected=protected)
             return
         pool = self._pool_get()
-        spec = (type(step).__module__, step.key, step.params.model_dump_json(), step.id, step.seed)
+        spec = worker_spec(step)
         window: list[Future[BatchOutcome]] = []
         for batch in self._batches(path):
             window.append(pool.submit(_worker_run, spec, batch, self.dry_run, protected))
@@ -657,18 +681,18 @@ class Runner:
             result = GlobalResult(scores=scores, quarantined=result.quarantined)
             decisions = decisions.clear()
         removed_ids = pl.concat([decisions.select("id"), quarantined.select("id")])
-        kept = ds.join(removed_ids.lazy(), on="id", how="anti")
+        kept = ds.join(removed_ids.lazy(), on="id", how="anti", maintain_order="left")
         if result.scores is not None and len(result.scores):
             score_cols = [c for c in result.scores.columns if c != "id"]
             clash = [c for c in score_cols if c in COLUMNS]
             if clash:
                 raise AccountingError(f"step {step.id} tried to overwrite schema columns {clash}")
             kept = kept.drop([c for c in score_cols if c in kept.collect_schema().names()]).join(
-                result.scores.lazy(), on="id", how="left")
+                result.scores.lazy(), on="id", how="left", maintain_order="left")
         kept.sink_parquet(work / "kept.parquet", row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTS)
         rep.n_out = pq.ParquetFile(work / "kept.parquet").metadata.num_rows
         if len(decisions):
-            removed = ds.join(decisions.lazy(), on="id", how="inner").collect()
+            removed = ds.join(decisions.lazy(), on="id", how="inner", maintain_order="left").collect()
             ledger = removed.select(COLUMNS).with_columns(
                 pl.lit(step.id, dtype=pl.Utf8).alias("step"),
                 removed["reason"].cast(pl.Utf8), removed["duplicate_of"].cast(pl.Utf8),
@@ -678,7 +702,7 @@ class Runner:
             rep.rejected.update(ledger["reason"].to_list())
         if len(quarantined):
             qsink = _QuarantineSink(self.run_dir / "quarantine" / f"{work.name}.jsonl")
-            qrows = ds.join(quarantined.lazy(), on="id", how="inner").select(
+            qrows = ds.join(quarantined.lazy(), on="id", how="inner", maintain_order="left").select(
                 "id", "source", "provenance", "error").collect()
             for row in qrows.iter_rows(named=True):
                 prov = row["provenance"] or {}

