@@ -201,11 +201,12 @@ class SentenceTransformerEmbedder(Embedder):
     def embed(self, texts: list[str]) -> np.ndarray:
         m = self.load()
         if self._fast:
-            arr = np.asarray(m.encode(texts, max_length=self.params.max_seq_length or FAST_MAX_TOKENS,
-                                      batch_size=max(1, len(texts)), use_multiprocessing=False), dtype=np.float32)
-            norms = np.linalg.norm(arr, axis=1, keepdims=True)
-            norms[norms == 0] = 1.0
-            return arr / norms
+            vec: np.ndarray = np.asarray(
+                m.encode(texts, max_length=self.params.max_seq_length or FAST_MAX_TOKENS,
+                         batch_size=max(1, len(texts)), use_multiprocessing=False), dtype=np.float32)
+            lens = np.linalg.norm(vec, axis=1, keepdims=True)
+            lens[lens == 0] = 1.0
+            return np.asarray(vec / lens, dtype=np.float32)
         out = m.encode(texts, batch_size=len(texts), convert_to_tensor=True, normalize_embeddings=True,
                        show_progress_bar=False)
         arr = out.float().cpu().numpy()
