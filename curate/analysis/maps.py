@@ -16,12 +16,10 @@ import numpy as np
 
 # Words that start questions rather than instructions; the verb table skips these prompts.
 _QUESTION_WORDS = frozenset(
-    "what how why when where who whom whose which is are was were do does did can could should would will "
-    "shall may might have has had am i my we our you your it this that there if".split()
+    ["what", "how", "why", "when", "where", "who", "whom", "whose", "which", "is", "are", "was", "were", "do", "does", "did", "can", "could", "should", "would", "will", "shall", "may", "might", "have", "has", "had", "am", "i", "my", "we", "our", "you", "your", "it", "this", "that", "there", "if"]
 )
 _DETERMINERS = frozenset(
-    "a an the me us him her them my your our their his its this that these those some any one two three "
-    "few several all each every to for of in on about with and short brief new".split()
+    ["a", "an", "the", "me", "us", "him", "her", "them", "my", "your", "our", "their", "his", "its", "this", "that", "these", "those", "some", "any", "one", "two", "three", "few", "several", "all", "each", "every", "to", "for", "of", "in", "on", "about", "with", "and", "short", "brief", "new"]
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 

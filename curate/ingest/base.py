@@ -18,7 +18,6 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import polars as pl
@@ -164,7 +163,7 @@ def open_binary(path: str) -> IO[bytes]:
         # BufferedReader adds the line iteration (readline) that the zstd stream reader lacks
         reader = zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)
         return io.BufferedReader(reader, buffer_size=1 << 16)  # type: ignore[arg-type]
-    return open(path, "rb")  # noqa: SIM115
+    return open(path, "rb")
 
 
 def base_name(path: str) -> str:

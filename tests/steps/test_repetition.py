@@ -100,3 +100,27 @@ def test_repetition_hostile(batch_of):
         "user: q || assistant: " + " ".join(f"w{i}" for i in range(100_000)),
     )
     assert reasons(f, batch) == [None, None, None, None]
+
+
+def test_batch_metrics_equal_text_by_text():
+    import random
+
+    import polars as pl
+
+    from curate.steps.filter.repetition import METRICS, batch_metrics
+
+    rng = random.Random(3)
+    vocab = ["a", "b", "the", "😂", "0,", "北京", "x\u0301", "--", "ab", "²"] + [f"w{i}" for i in range(300)]
+    texts = ["", "a", "a a", PROSE, PROSE + " " + PROSE, "no " * 12]
+    # a tie between top 2-grams whose first word ids are 256 and 1: byte order puts 256 first
+    texts.append(" ".join(f"u{i}" for i in range(300)) + " u256 longerword u256 longerword u1 u3 u1 u3")
+    for _ in range(200):  # many equally frequent top n-grams: the tie-break must match np.unique's order
+        words = [rng.choice(vocab[: rng.randint(3, len(vocab))]) for _ in range(rng.randint(0, 300))]
+        texts.append("".join(w + rng.choice([" ", " ", "\n", "\n\n", "\t"]) for w in words))
+    got = batch_metrics(pl.Series(texts), 50, 8).to_dicts()
+    for text, row in zip(texts, got):
+        words = text.split()
+        assert row["words"] == len(words)
+        assert row["degenerate_repeats"] == longest_loop(words, 8)
+        want = gopher_metrics(text) if len(words) >= 50 else dict.fromkeys(METRICS)
+        assert {m: row[m] for m in METRICS} == want

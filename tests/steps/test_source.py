@@ -58,10 +58,10 @@ def test_glob_regex_agrees_with_fnmatch(pattern, name):
 
 # --- drop_if: whole sources dropped by measured figures ---------------------------------------------
 
-import json as _json  # noqa: E402
+import json as _json
 
-from curate.errors import ConfigError  # noqa: E402
-from curate.steps.base import StepContext  # noqa: E402
+from curate.errors import ConfigError
+from curate.steps.base import StepContext
 
 
 def _ctx_with_figures(tmp_path, per_source):

@@ -199,18 +199,12 @@ class LanguageFilter(Filter):
     def _detect_all(self, texts: list[str]) -> dict[str, tuple[str, float]]:
         """Language of each distinct text (prompts repeat: each is detected once per batch)."""
         uniq = list(dict.fromkeys(texts))
-        if self.params.backend == "fasttext":
-            try:
+        try:
+            if self.params.backend == "fasttext":
                 return dict(zip(uniq, detect_fasttext_many(uniq)))
-            except Exception:  # noqa: BLE001 - a text the model rejects: find it text by text below
-                pass
-        found = {}
-        for t in uniq:
-            try:
-                found[t] = self._detect()(t)
-            except Exception:  # noqa: BLE001 - left out: the record's own call raises and is quarantined
-                continue
-        return found
+            return {t: detect_langdetect(t) for t in uniq}
+        except Exception:  # noqa: BLE001 - a text the model rejects: every record then detects its own
+            return {}  # texts in _record, where a failure quarantines that record only
 
     def _judge(self, text: str, letters: int) -> tuple[str, float] | None:
         """(lang, score) when the text is long and clear enough, else None; score kept for unknown."""
