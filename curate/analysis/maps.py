@@ -8,6 +8,7 @@ mean number of words per cluster and f_t the frequency of t over all clusters.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -26,13 +27,14 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_neighbors: int = 15,
                 min_dist: float = 0.1, rest: Literal["knn", "transform"] = "knn",
-                rest_neighbors: int = 5) -> np.ndarray:
+                rest_neighbors: int = 5, timings: dict[str, float] | None = None) -> np.ndarray:
     """Seeded UMAP to 2-D. Above ``fit_sample`` rows it fits on a seeded sample and places the rest.
 
     ``rest="knn"`` puts each remaining row at the similarity-weighted mean position of its
     ``rest_neighbors`` nearest fitted rows (FAISS inner product, so rows should be unit-norm);
     ``rest="transform"`` uses umap's own ``transform``, which refines that same starting point with
-    extra optimisation epochs per chunk and costs far more (see bench/analysis.py).
+    extra optimisation epochs per chunk and costs far more (see bench/analysis.py). ``timings``, when
+    given, receives ``seconds_fit`` and ``seconds_rest``.
     """
     import umap
 
@@ -46,7 +48,9 @@ def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_n
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, size=fit_sample, replace=False))
     fitted = np.ascontiguousarray(vectors[idx], dtype=np.float32)
+    t0 = time.perf_counter()
     reducer.fit(fitted)
+    t1 = time.perf_counter()
     out = np.empty((n, 2), dtype=np.float32)
     out[idx] = reducer.embedding_
     todo = np.ones(n, dtype=bool)
@@ -58,6 +62,9 @@ def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_n
             out[part] = reducer.transform(np.asarray(vectors[part]))
     else:
         out[others] = knn_place(fitted, out[idx], vectors, others, k=rest_neighbors, seed=seed)
+    if timings is not None:
+        timings["seconds_fit"] = t1 - t0
+        timings["seconds_rest"] = time.perf_counter() - t1
     return out
 
 

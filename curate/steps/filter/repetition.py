@@ -285,13 +285,23 @@ class RepetitionFilter(Filter):
     blocks are removed first (``skip_code``) because code legitimately repeats lines such as
     ``}``; lines and loop units made only of digits and punctuation never count as repeats.
 
+    Gopher's rules judge one document. In a chat the unit the model learns to produce is one
+    assistant turn, so by default (``per_turn``) each turn of ``roles`` is measured and judged on
+    its own, ``min_words`` included, and the conversation is rejected if any turn fails; the score
+    columns then hold the worst turn's value (the maximum of each metric over the turns, ``words``
+    the longest turn's count). With ``per_turn: false`` the turns are joined into one text first.
+
     Reasons: degenerate_output, repeated_lines, repeated_paragraphs, repeated_ngrams
     (checked in this order).
     """
 
     class Params(StepParams):
         roles: list[Literal["user", "assistant", "system", "tool"]] = Field(
-            ["assistant"], min_length=1, description="Roles whose turns are measured (joined)."
+            ["assistant"], min_length=1, description="Roles whose turns are measured."
+        )
+        per_turn: bool = Field(
+            True,
+            description="Judge each turn on its own (reject if any turn fails); false joins the turns.",
         )
         skip_code: bool = Field(True, description="Remove fenced code blocks before measuring.")
         min_words: int = Field(50, ge=1, description="Gopher rules apply only from this many words.")
@@ -322,13 +332,15 @@ class RepetitionFilter(Filter):
         )
         max_loop_unit_words: int = Field(8, ge=1, description="Longest loop unit checked (words).")
 
-    def _text_expr(self) -> pl.Expr:
-        turns = pl.col("turns").list.eval(
+    def _turns_expr(self) -> pl.Expr:
+        return pl.col("turns").list.eval(
             pl.element()
             .filter(pl.element().struct.field("role").is_in(list(self.params.roles)))
             .struct.field("content")
         )
-        text = turns.list.join("\n\n").fill_null("").str.slice(0, self.params.max_chars)
+
+    def _prepare(self, text: pl.Expr) -> pl.Expr:
+        text = text.fill_null("").str.slice(0, self.params.max_chars)
         return strip_code_expr(text) if self.params.skip_code else text
 
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -341,18 +353,17 @@ class RepetitionFilter(Filter):
             out.update(gopher_metrics(text))
         return out
 
-    def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
+    def _metrics(self, texts: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
+        """Metrics of each text (columns ``words``, ``degenerate_repeats``, METRICS) and per-text errors."""
         p = self.params
-        texts = batch.select(self._text_expr().alias("text"))
-        py_only = texts["text"].str.contains(_PY_ONLY_SPACE).fill_null(False)
+        py_only = texts.str.contains(_PY_ONLY_SPACE).fill_null(False)
         if not py_only.any():
-            res = batch_metrics(texts["text"], p.min_words, p.max_loop_unit_words)
-            return batch.with_columns(*(res[c].alias(f"{self.id}.{c}") for c in res.columns))
+            res = batch_metrics(texts, p.min_words, p.max_loop_unit_words)
+            return res, pl.Series(ERROR_COLUMN, [None] * len(texts), dtype=pl.Utf8)
         # Rare texts with U+001C..U+001F: per record; the rest at once, then put back in order.
-        rows = pl.Series(range(batch.height), dtype=pl.Int64)
-        slow = texts.filter(py_only)
-        values, slow_err = map_records(slow, self._record, _RESULT)
-        fast = batch_metrics(texts.filter(~py_only)["text"], p.min_words, p.max_loop_unit_words)
+        rows = pl.Series(range(len(texts)), dtype=pl.Int64)
+        values, slow_err = map_records(pl.DataFrame({"text": texts.filter(py_only)}), self._record, _RESULT)
+        fast = batch_metrics(texts.filter(~py_only), p.min_words, p.max_loop_unit_words)
         merged = pl.concat(
             [
                 fast.with_columns(rows.filter(~py_only).alias("_i")),
@@ -360,10 +371,28 @@ class RepetitionFilter(Filter):
             ],
             how="vertical_relaxed",
         ).sort("_i")
-        errors = pl.Series(ERROR_COLUMN, [None] * batch.height, dtype=pl.Utf8).scatter(
+        errors = pl.Series(ERROR_COLUMN, [None] * len(texts), dtype=pl.Utf8).scatter(
             rows.filter(py_only), slow_err
         )
-        out = batch.with_columns(*(merged[c].alias(f"{self.id}.{c}") for c in fast.columns))
+        return merged.select(fast.columns), errors
+
+    def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
+        if not self.params.per_turn:
+            texts = batch.select(self._prepare(self._turns_expr().list.join("\n\n")).alias("text"))["text"]
+            res, errors = self._metrics(texts)
+        else:
+            # One row per measured turn (a conversation without one gives a single null row, measured
+            # as an empty text), then the worst turn per conversation: max of each metric.
+            turns = batch.select(pl.int_range(pl.len()).alias("_c"), self._turns_expr().alias("text"))
+            turns = turns.explode("text").with_columns(self._prepare(pl.col("text")))
+            per_turn, turn_errors = self._metrics(turns["text"])
+            agg = (
+                per_turn.with_columns(turns["_c"], turn_errors)
+                .group_by("_c", maintain_order=True)
+                .agg(*(pl.col(c).max() for c in per_turn.columns), pl.col(ERROR_COLUMN).drop_nulls().first())
+            )
+            res, errors = agg.select(per_turn.columns), agg[ERROR_COLUMN]
+        out = batch.with_columns(*(res[c].alias(f"{self.id}.{c}") for c in res.columns))
         return with_errors(out, errors)
 
     def reject_reason(self, batch: pl.DataFrame) -> pl.Series:

@@ -57,7 +57,7 @@ class MapScorer(GlobalStep):
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         xy = umap_layout(vectors, seed=ctx.seed, fit_sample=p.fit_sample, n_neighbors=p.n_neighbors,
-                         min_dist=p.min_dist, rest=p.rest)
+                         min_dist=p.min_dist, rest=p.rest, timings=timings)
         timings["seconds_layout"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if p.method == "hdbscan":
