@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline import OUT, STEPS, corpus  # noqa: E402  (bench/pipeline.py: corpus and step list)
+from pipeline import OUT, STEPS, corpus  # bench/pipeline.py: the corpus generator and the step list
 
 
 def recipe(path: Path, kind: str, workers: int, batch_size: int) -> dict[str, Any]:

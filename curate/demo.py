@@ -62,14 +62,16 @@ DEFAULT_RECORDS = 20_000
 # each kind is "a few percent" at most, as in the real sources, and appears at least once per source.
 RATES: dict[str, dict[str, float]] = {
     "oig": {
-        "exact_dup": 0.02, "near_dup": 0.02, "cross_source_dup": 0.01, "failed_empty": 0.005,
+        "exact_dup": 0.02, "near_dup": 0.02, "failed_empty": 0.005,
         "failed_truncated": 0.01, "failed_error": 0.005, "refusal": 0.015, "non_english": 0.02,
         "pii": 0.005, "repetitive": 0.005, "malformed": 0.0005,
     },
-    "stackoverflow": {"exact_dup": 0.02, "near_dup": 0.02, "pii": 0.005},
+    # cross_source_dup: a question whose ingested title+body and accepted answer equal an OIG record (OIG
+    # covers programming too); both sources run together in the gpt4all recipe, so dedup.exact sees the pair.
+    "stackoverflow": {"exact_dup": 0.02, "near_dup": 0.02, "cross_source_dup": 0.021, "pii": 0.005},
     "p3": {"exact_dup": 0.02, "malformed": 0.0005},
     "sharegpt": {
-        "exact_dup": 0.02, "near_dup": 0.02, "cross_source_dup": 0.01, "failed_empty": 0.005,
+        "exact_dup": 0.02, "near_dup": 0.02, "failed_empty": 0.005,
         "failed_truncated": 0.01, "failed_error": 0.005, "refusal": 0.015, "non_english": 0.02,
         "html": 0.08, "overlong": 0.004, "malformed": 0.002, "pii": 0.005, "repetitive": 0.005,
     },
@@ -84,6 +86,12 @@ RATES: dict[str, dict[str, float]] = {
 NEAR_DUP_MIN_NGRAM_JACCARD = 0.82
 # Largest token-set Jaccard between two composed prompts about the same entity (see Writer.question).
 PROMPT_MAX_JACCARD = 0.5
+# Largest ROUGE-L F between two unplanted Alpaca instructions that share a task, a detail fact or an entity
+# (filter.rouge_l drops at 0.7; real Alpaca data loses a few percent to it, not half).
+ALPACA_MAX_ROUGE_L = 0.55
+# A planted truncated response keeps this many words (filter.failed_response judges from 20); its
+# record is regenerated until the response is longer than that.
+TRUNCATED_MIN_WORDS = 24
 # Overlong conversations must exceed this many words (clean.split_long's default budget).
 OVERLONG_WORDS = 4_000
 
@@ -183,18 +191,23 @@ class Writer:
         self._used: set[tuple[Any, ...]] = set()
         self._prompts: set[str] = set()  # normalised prompts already written: unplanted prompts are distinct
         self._asked: dict[tuple[str, str], list[set[str]]] = {}  # (topic, entity) -> token sets of its prompts
+        self._alpaca_seen: dict[tuple[Any, ...], list[list[str]]] = {}  # task/fact/entity -> instruction tokens
 
-    def facts(self, topic: T.Topic, entity: str, k: int) -> list[str]:
+    def facts(self, topic: T.Topic, entity: str, k: int, exclude: set[int] | None = None) -> list[str]:
+        """``k`` facts about ``entity``; indices in ``exclude`` (facts a conversation already used) are
+        skipped and the picks are added to it, so no fact sentence repeats within one conversation."""
         rng = self.rng
-        n = len(topic.facts)
-        k = min(k, n)
+        pool = [i for i in range(len(topic.facts)) if exclude is None or i not in exclude]
+        k = min(k, len(pool))
         pick: list[int] = []
         for _ in range(30):
-            pick = rng.sample(range(n), k)
+            pick = rng.sample(pool, k)
             keys = self._keys(topic, entity, pick)
             if not any(key in self._used for key in keys):
                 self._used.update(keys)
                 break
+        if exclude is not None:
+            exclude.update(pick)
         return [topic.facts[i].replace("{e}", entity).replace("{t}", topic.name) for i in pick]
 
     @staticmethod
@@ -270,11 +283,17 @@ class Writer:
         parts.append(rng.choice(T.ASK_TAILS))
         return self.slots(" ".join(p for p in parts if p), topic), (situation, fact, frame)
 
-    def answer(self, topic: T.Topic, entity: str, k: int | None = None, style: str | None = None) -> str:
+    def answer(self, topic: T.Topic, entity: str, k: int | None = None, style: str | None = None,
+               seen: ConvSeen | None = None) -> str:
+        """An answer of ``k`` facts; with ``seen`` (one per conversation) no fact, opener or closer that
+        an earlier turn of the conversation used comes back."""
         rng = self.rng
-        facts = self.facts(topic, entity, k or rng.choice((3, 4, 4, 5)))
-        opener = self.fill(rng.choice(T.OPENERS), topic, entity)
-        closer = rng.choice(T.CLOSERS)
+        facts = self.facts(topic, entity, k or rng.choice((3, 4, 4, 5)), None if seen is None else seen.facts)
+        opener_t = rng.choice([o for o in T.OPENERS if seen is None or o not in seen.phrases] or T.OPENERS)
+        closer = rng.choice([c for c in T.CLOSERS if seen is None or not c or c not in seen.phrases])
+        if seen is not None:
+            seen.phrases.update((opener_t, closer))
+        opener = self.fill(opener_t, topic, entity)
         style = style or rng.choice(("para", "para", "para", "list", "bullets"))
         if style == "list":
             body = "\n".join(f"{i}. {f}" for i, f in enumerate(facts, 1))
@@ -294,45 +313,125 @@ class Writer:
         return Conv([("user", self.question(topic, e)), ("assistant", self.answer(topic, e))], topic.name)
 
     def chat(self, n_exchanges: int) -> Conv:
-        """A multi-turn conversation that stays on one topic, moving between its entities."""
+        """A multi-turn conversation that stays on one topic, moving between its entities; no fact
+        sentence (nor opener or closer) is used twice in it, the user's prompt included."""
         rng = self.rng
         topic, e = self.pick()
-        turns = [("user", self.question(topic, e)), ("assistant", self.answer(topic, e, k=rng.choice((3, 4))))]
+        q = self.question(topic, e)
+        seen = ConvSeen({i for i, f in enumerate(topic.facts) if f.replace("{e}", e).replace("{t}", topic.name)[1:] in q})
+        turns = [("user", q), ("assistant", self.answer(topic, e, k=rng.choice((3, 4)), seen=seen))]
         for _ in range(n_exchanges - 1):
             e2 = rng.choice([x for x in topic.entities if x != e])
             turns.append(("user", self.fill(rng.choice(T.FOLLOW_UPS), topic, e2)))
-            turns.append(("assistant", self.answer(topic, e2, k=rng.choice((2, 3)), style="para")))
+            turns.append(("assistant", self.answer(topic, e2, k=rng.choice((2, 3)), style="para", seen=seen)))
             e = e2
         return Conv(turns, topic.name)
 
     def alpaca(self) -> Conv:
+        """An Alpaca record: a task from many worded structures, often with an entity-specific detail,
+        a context or a format request; a fifth carry an input field with real content. Instructions
+        sharing a task, a detail fact or an entity keep ROUGE-L below ``ALPACA_MAX_ROUGE_L``."""
         rng = self.rng
         topic, e = self.pick()
         if rng.random() < 0.2:
-            tmpl = rng.choice(T.ALPACA_WITH_INPUT)
-            facts = self.facts(topic, e, 4)
-            inp = " ".join(facts)
-            out = self.fill(rng.choice(T.OPENERS), topic, e) + " " + " ".join(facts[:2])
-            return Conv([("user", self.fill(tmpl, topic, e)), ("assistant", out)], topic.name, alpaca_input=inp)
-        e2 = rng.choice([x for x in topic.entities if x != e])
-        instr = ""
-        for _ in range(40):  # one instruction template per entity at most, so instructions are distinct
-            i = rng.randrange(len(T.ALPACA_INSTRUCTIONS))
-            instr = self.slots(self.fill(T.ALPACA_INSTRUCTIONS[i], topic, e, e2) + rng.choice(T.ALPACA_TAILS), topic)
-            if (i, e) not in self._used:
-                self._used.add((i, e))
-                break
-            topic, e = self.pick()
+            return self._alpaca_with_input(topic, e)
+        best: tuple[float, str, list[str], list[tuple[Any, ...]], int, str, str] | None = None
+        for _ in range(40):
+            ti = rng.randrange(len(T.ALPACA_TASKS))
+            if ("alpaca", ti, e) in self._used:  # one task per entity at most
+                topic, e = self.pick()
+                continue
+            tmpl, style = T.ALPACA_TASKS[ti]
             e2 = rng.choice([x for x in topic.entities if x != e])
+            extras = []
+            buckets: list[tuple[Any, ...]] = [("task", ti), ("entity", topic.name, e)]
+            if rng.random() < 0.5:
+                fi = rng.randrange(len(topic.facts))
+                fact = topic.facts[fi].replace("{e}", e).replace("{t}", topic.name).rstrip(".")
+                extras.append(rng.choice(T.ALPACA_DETAILS).replace("{f}", fact[:1].lower() + fact[1:]))
+                buckets.append(("fact", topic.name, fi))
+            if rng.random() < 0.3:
+                extras.append(rng.choice(T.ALPACA_CONTEXTS))
+            if rng.random() < 0.45:
+                extras.append(rng.choice(T.ALPACA_FORMATS))
+            rng.shuffle(extras)
+            instr = self.slots(" ".join([self.fill(tmpl, topic, e, e2), *extras]), topic)
+            if " ".join(instr.lower().split()) in self._prompts:
+                continue
+            toks = rouge_tokens(instr)
+            sim = max((rouge_l_f(toks, t) for b in buckets for t in self._alpaca_seen.get(b, ())), default=0.0)
+            if best is None or sim < best[0]:
+                best = (sim, instr, toks, buckets, ti, style, e2)
+            if sim < ALPACA_MAX_ROUGE_L:
+                break
+        assert best is not None
+        _, instr, toks, buckets, ti, style, e2 = best
+        e = next(b[2] for b in buckets if b[0] == "entity")
+        topic = next(t for t in T.TOPICS if t.name == buckets[1][1])
+        self._used.add(("alpaca", ti, e))
+        for b in buckets:
+            self._alpaca_seen.setdefault(b, []).append(toks)
         self._prompts.add(" ".join(instr.lower().split()))
-        verb = instr.split()[0]
-        if verb in ("List", "Give", "Create", "Outline", "Suggest", "Identify"):
+        if style == "list":
             out = self.answer(topic, e, k=rng.choice((3, 4, 5)), style="list")
-        elif verb == "Compare":
+        elif style == "compare":
             out = f"Both {e} and {e2} belong to {topic.name}. " + self.answer(topic, e2, k=3, style="para")
+        elif style == "short":
+            out = self.answer(topic, e, k=2, style="para")
         else:
             out = self.answer(topic, e, style="para")
         return Conv([("user", instr), ("assistant", out)], topic.name)
+
+    def _alpaca_with_input(self, topic: T.Topic, e: str) -> Conv:
+        rng = self.rng
+        instr = inp = ""
+        facts: list[str] = []
+        for _ in range(20):
+            tmpl, kind = rng.choice(T.ALPACA_INPUT_TASKS)
+            instr = self.fill(tmpl, topic, e)
+            facts = self.facts(topic, e, {"paragraph": 4, "notes": 4, "sentence": 1}[kind])
+            inp = "\n".join(f"- {f}" for f in facts) if kind == "notes" else " ".join(facts)
+            if " ".join(f"{instr} {inp}".lower().split()) not in self._prompts:
+                break
+        self._prompts.add(" ".join(f"{instr} {inp}".lower().split()))
+        opener = self.fill(rng.choice(T.OPENERS), topic, e)
+        if len(facts) > 1:
+            out = opener + " " + " ".join(facts[:2])
+        else:
+            out = f"{opener} {facts[0]} " + " ".join(self.facts(topic, e, 2))
+        return Conv([("user", instr), ("assistant", out)], topic.name, alpaca_input=inp)
+
+
+@dataclass
+class ConvSeen:
+    """What one conversation already used: fact indices of its topic and opener/closer templates."""
+
+    facts: set[int] = field(default_factory=set)
+    phrases: set[str] = field(default_factory=set)
+
+
+_ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge_score's tokens (lowercase ASCII letter/digit runs), as filter.rouge_l compares them."""
+    return _ROUGE_TOKEN.findall(text.lower())
+
+
+def rouge_l_f(a: Sequence[str], b: Sequence[str]) -> float:
+    """ROUGE-L F-measure of two token lists (bit-parallel LCS)."""
+    if not a or not b:
+        return 0.0
+    masks: dict[str, int] = {}
+    for i, t in enumerate(a):
+        masks[t] = masks.get(t, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for t in b:
+        u = v & masks.get(t, 0)
+        v = ((v + u) | (v - u)) & full
+    lcs = len(a) - v.bit_count()
+    return 0.0 if lcs == 0 else 2 * lcs / (len(a) + len(b))
 
 
 # ---------------------------------------------------------------------------------------------- plants
@@ -461,7 +560,8 @@ def failure(rng: Random, kind: str, conv: Conv, topic_entities: dict[str, tuple[
         return with_response(conv, blank), "empty" if not blank else "whitespace"
     if kind == "failed_truncated":
         words = last.replace("\n", " ").split()
-        cut = max(6, len(words) // 2 + rng.randint(-3, 3))
+        # filter.failed_response judges responses of 20+ words only (a short answer can end anywhere)
+        cut = max(min(TRUNCATED_MIN_WORDS, len(words) - 1), len(words) // 2 + rng.randint(-3, 3))
         head = " ".join(words[:cut]).rstrip(".!?,;:")
         tail = rng.choice(T.TRUNCATION_TAILS)
         return with_response(conv, f"{head} {tail}"), tail
@@ -516,10 +616,12 @@ def overlong_chat(rng: Random, w: Writer) -> Conv:
     rng.shuffle(topics)
     turns: list[tuple[str, str]] = []
     words = 0
+    seen = ConvSeen()
     for topic in itertools.cycle(topics):
+        seen.facts = set()  # fact indices are per topic
         e = rng.choice(topic.entities)
         turns.append(("user", f"Next, tell me everything important about {e} in {topic.name}."))
-        ans = w.answer(topic, e, k=len(topic.facts), style=rng.choice(("para", "list")))
+        ans = w.answer(topic, e, k=len(topic.facts), style=rng.choice(("para", "list")), seen=seen)
         turns.append(("assistant", ans))
         words += len(turns[-2][1].split()) + len(ans.split())
         if words > OVERLONG_WORDS * 1.1:
@@ -579,8 +681,13 @@ class Corpus:
         kinds = assign(rng, n, counts)
         slots = [Slot() for _ in range(n)]
         for j in range(n):  # clean content first, so plants can copy earlier clean records
-            if kinds.get(j) not in ("malformed", "overlong", "non_english", "exact_dup", "near_dup", "cross_source_dup"):
+            if kinds.get(j) not in ("malformed", "overlong", "non_english", "exact_dup", "near_dup"):
                 slots[j].conv = make()
+            if kinds.get(j) == "failed_truncated":
+                for _ in range(20):
+                    if len(slots[j].conv.turns[-1][1].split()) > TRUNCATED_MIN_WORDS + 2:
+                        break
+                    slots[j].conv = make()
         for j in range(n):
             kind = kinds.get(j)
             if kind is None:
@@ -593,13 +700,6 @@ class Corpus:
             elif kind == "near_dup":
                 i = earlier_clean(rng, slots, j)
                 s.conv, s.of = near_dup_conv(rng, slots[i].conv), (FILES[src], i)
-            elif kind == "cross_source_dup":
-                other = "alpaca" if src == "oig" else "oig"
-                pool = self.slots[other]
-                cands = [i for i, x in enumerate(pool) if x.kind is None and isinstance(x.conv, Conv)
-                         and not x.conv.alpaca_input and len(x.conv.turns) == 2]
-                i = rng.choice(cands)
-                s.conv, s.of = pool[i].conv, (FILES[other], i)
             elif kind == "non_english":
                 lang = next(self._lang_cycle)
                 if not self.lang_pool[lang]:
@@ -780,6 +880,18 @@ class Corpus:
         return {"title": title, "body": body, "tags": list(topic.tags), "answers": [accepted, *extra],
                 "accepted": 0 if has_accepted else None, "score": rng.randint(0, 200), "topic": topic.name}
 
+    def _oig_original(self, j: int) -> int:
+        """An unplanted two-turn OIG record that no planted OIG record copies (its text is replaced)."""
+        oig = self.slots["oig"]
+        if not hasattr(self, "_oig_free"):
+            copied = {x.of[1] for x in oig if x.of is not None and x.of[0] == OIG_FILE}
+            self._oig_free = [i for i, x in enumerate(oig) if i > 0 and x.kind is None and i not in copied
+                              and isinstance(x.conv, Conv) and len(x.conv.turns) == 2]
+            self.rng.shuffle(self._oig_free)
+        if not self._oig_free:
+            raise ConfigError("too few clean OIG records for the Stack Overflow cross-source duplicates")
+        return self._oig_free.pop()
+
     def _so(self) -> list[Slot]:
         rng = self.rng
         n = self.plan.records["stackoverflow"]
@@ -813,6 +925,12 @@ class Corpus:
                     q = json.loads(json.dumps(orig))
                     q["title"] = q["title"].upper() + ","
                 s.conv, s.of = q, (SO_FILE, i)
+            elif kind == "cross_source_dup":
+                s.conv["accepted"] = 0
+                i = self._oig_original(j)
+                self.slots["oig"][i].conv = Conv([("user", so_user_text(s.conv)), ("assistant", so_answer_text(s.conv))],
+                                                 s.conv["topic"])
+                s.of = (OIG_FILE, i)
             elif kind == "pii":
                 c = failure(rng, "pii", Conv([("user", ""), ("assistant", s.conv["answers"][0]["text"][-1])]), {})
                 s.conv["answers"][0]["text"][-1], s.detail = c[0].turns[-1][1], c[1]
@@ -822,7 +940,7 @@ class Corpus:
     def build(self) -> None:
         self._malformed_count: dict[str, int] = {}
         w = self.w
-        # Alpaca first: OIG's cross-source duplicates copy Alpaca records, ShareGPT's copy OIG records.
+        # OIG before Stack Overflow: SO's cross-source duplicates turn unplanted OIG records into their originals.
         self.slots["alpaca"] = self._chat_source("alpaca", w.alpaca)
         self.slots["oig"] = self._chat_source("oig", w.qa)
         self.slots["sharegpt"] = self._chat_source("sharegpt", lambda: w.chat(self.rng.choice((1, 2, 2, 3, 4))))
@@ -904,10 +1022,7 @@ class Corpus:
             qattrs: dict[str, Any] = {"Id": qid, "PostTypeId": 1}
             if q["accepted"] is not None:
                 qattrs["AcceptedAnswerId"] = ans_ids[q["accepted"]]
-            body = "".join(
-                f"<pre><code>{_esc_text(part)}\n</code></pre>\n" if k == 1 else f"<p>{_esc_text(part)}</p>\n\n"
-                for k, part in enumerate(q["body"])
-            )
+            body = so_body_html(q)
             qattrs.update(
                 CreationDate=_date(day), Score=q["score"], ViewCount=q["score"] * 37 + rng.randint(5, 900),
                 Body=body, OwnerUserId=rng.randint(2, 9000), LastActivityDate=_date(day + 0.2), Title=q["title"],
@@ -919,12 +1034,8 @@ class Corpus:
             rng.shuffle(order)  # answers arrive in any order after their question
             for k in order:
                 a = q["answers"][k]
-                parts = [f"<p>{_esc_text(a['text'][0])}</p>\n"]
-                if a["code"]:
-                    parts.append(f"\n<pre><code>{_esc_text(a['code'])}\n</code></pre>\n")
-                parts.append(f"\n<p>{_esc_text(a['text'][1])}</p>\n")
                 rows.append(_row(Id=ans_ids[k], PostTypeId=2, ParentId=qid, CreationDate=_date(day + 0.01 * (k + 1)),
-                                 Score=a["score"], Body="".join(parts), OwnerUserId=rng.randint(2, 9000),
+                                 Score=a["score"], Body=so_answer_html(a), OwnerUserId=rng.randint(2, 9000),
                                  CommentCount=rng.randint(0, 3)))
         rows.sort(key=lambda r: int(r.split('"', 2)[1]))  # dumps are sorted by Id
         head = '\ufeff<?xml version="1.0" encoding="utf-8"?>\n<posts>\n'
@@ -982,6 +1093,37 @@ def _date(day: float) -> str:
     base = time.gmtime(1420070400 + int(day * 86400))  # 2015-01-01, shifted by a deterministic offset
     ms = int((day * 86400 % 1) * 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", base) + f".{ms:03d}"
+
+
+def so_body_html(q: dict[str, Any]) -> str:
+    """A question's Body: paragraphs, the second part a code block."""
+    return "".join(
+        f"<pre><code>{_esc_text(part)}\n</code></pre>\n" if k == 1 else f"<p>{_esc_text(part)}</p>\n\n"
+        for k, part in enumerate(q["body"])
+    )
+
+
+def so_answer_html(a: dict[str, Any]) -> str:
+    """An answer's Body: a paragraph, an optional code block, a paragraph."""
+    parts = [f"<p>{_esc_text(a['text'][0])}</p>\n"]
+    if a["code"]:
+        parts.append(f"\n<pre><code>{_esc_text(a['code'])}\n</code></pre>\n")
+    parts.append(f"\n<p>{_esc_text(a['text'][1])}</p>\n")
+    return "".join(parts)
+
+
+def so_user_text(q: dict[str, Any]) -> str:
+    """The user turn read.stackexchange makes of a question: title, blank line, body as Markdown."""
+    from curate.textutil import html_to_markdown
+
+    return q["title"] + "\n\n" + html_to_markdown(so_body_html(q))
+
+
+def so_answer_text(q: dict[str, Any]) -> str:
+    """The assistant turn read.stackexchange makes of the question's first (accepted) answer."""
+    from curate.textutil import html_to_markdown
+
+    return html_to_markdown(so_answer_html(q["answers"][0]))
 
 
 def _so_text(q: dict[str, Any]) -> str:
@@ -1077,6 +1219,117 @@ def iter_ground_truth(out_dir: str | Path) -> Iterator[dict[str, Any]]:
     with open(Path(out_dir) / "ground_truth.jsonl", encoding="utf-8") as fh:
         for line in fh:
             yield json.loads(line)
+
+
+# The recipes ``make demo`` runs on the corpus: the sources each reads (recipe source id -> demo file).
+RECIPE_SOURCES: dict[str, dict[str, str]] = {
+    "gpt4all": {"oig": OIG_FILE, "stackoverflow": SO_FILE, "p3": P3_FILE},
+    "vicuna": {"sharegpt": SHAREGPT_FILE},
+    "alpaca": {"alpaca": ALPACA_FILE},
+}
+
+
+def recipe_overrides(recipe: str, raw_dir: str | Path, export_dir: str | Path) -> list[str]:
+    """The ``--set`` overrides that point ``pipelines/<recipe>.yaml`` at the demo files (as ``make demo``)."""
+    sets = [f"sources.{src}.path={Path(raw_dir) / rel}" for src, rel in RECIPE_SOURCES[recipe].items()]
+    return [*sets, f"steps.write_hub_dataset.params.path={export_dir}"]
+
+
+def recipe_plan(recipe_path: str | Path, raw_dir: str | Path, export_dir: str | Path,
+                skip: Sequence[str] = ()) -> Any:
+    """``pipelines/<name>.yaml`` pointed at the demo files, as a validated Plan; steps whose ``use`` is in
+    ``skip`` are left out (e.g. the embedding steps, which need a model)."""
+    import yaml
+
+    from curate.pipeline.spec import apply_overrides, build_plan
+
+    path = Path(recipe_path)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["steps"] = [st for st in raw["steps"] if st["use"] not in skip]
+    sets = recipe_overrides(raw["name"], raw_dir, export_dir)
+    if not any(st["use"] == "write.hub_dataset" for st in raw["steps"]):
+        sets = sets[:-1]
+    return build_plan(apply_overrides(raw, sets), origin=str(path))
+
+
+def planted_outcomes(raw_dir: str | Path, run_dirs: Sequence[str | Path]) -> Any:
+    """What the runs did to each planted record of the corpus under ``raw_dir``.
+
+    Returns a polars DataFrame, one row per planted record in a file the runs read: the ground truth
+    (``file``, ``record``, ``kind``, ``detail``, ``of_file``, ``of_record``), then ``step`` and
+    ``reason`` of the first removal (ledger: the step id; quarantine: ``quarantine:<step>``; both null
+    when the record was kept), ``dup_file``/``dup_record`` of the record named in ``duplicate_of``, and
+    ``dup_matches_of``: that record is the planted original or has the same content hash as it.
+    Records map through provenance: the file path ends with the ground-truth path, the record locator
+    is equal.
+    """
+    import polars as pl
+
+    runs = [Path(r) for r in run_dirs]
+    ing = pl.concat(
+        [pl.read_parquet(r / "00_ingest" / "kept.parquet", columns=["id", "provenance", "content_hash"])
+         for r in runs], how="vertical_relaxed",
+    ).select("id", pl.col("provenance").struct.field("file").alias("path"),
+             pl.col("provenance").struct.field("record"), "content_hash")
+    removed = []
+    for r in runs:
+        for f in sorted((r / "ledger").glob("*.parquet")):
+            led = pl.read_parquet(f, columns=["id", "provenance", "step", "reason", "duplicate_of"])
+            removed.append(led.select(
+                pl.col("provenance").struct.field("file").alias("path"),
+                pl.col("provenance").struct.field("record"), "step", "reason", "duplicate_of",
+                pl.lit(f"{r}/{f.stem}").alias("_order"),
+            ))
+        for f in sorted((r / "quarantine").glob("*.jsonl")):
+            with f.open(encoding="utf-8") as fh:
+                q = [json.loads(line) for line in fh if line.strip()]
+            removed.append(pl.DataFrame(
+                {"path": [e["file"] for e in q], "record": [e["record"] for e in q],
+                 "step": [f"quarantine:{e['step']}" for e in q], "reason": [e["reason"] for e in q],
+                 "duplicate_of": [None] * len(q), "_order": [f"{r}/{f.stem}"] * len(q)},
+                schema={"path": pl.Utf8, "record": pl.Int64, "step": pl.Utf8, "reason": pl.Utf8,
+                        "duplicate_of": pl.Utf8, "_order": pl.Utf8},
+            ))
+    rem = pl.concat(removed, how="vertical_relaxed").sort("_order", maintain_order=True)
+    paths = set(ing["path"].unique().to_list()) | set(rem["path"].unique().to_list())
+    gt = [g for g in iter_ground_truth(raw_dir)]
+    to_path = {rel: next((p for p in paths if p == rel or p.endswith("/" + rel)), None) for rel in FILES.values()}
+    gt = [g for g in gt if to_path[g["file"]] is not None]
+    truth = pl.DataFrame(
+        {"file": [g["file"] for g in gt], "record": [g["record"] for g in gt], "kind": [g["kind"] for g in gt],
+         "detail": [None if g["detail"] is None else str(g["detail"]) for g in gt],
+         "of_file": [g["of"]["file"] if g["of"] else None for g in gt],
+         "of_record": [g["of"]["record"] if g["of"] else None for g in gt]},
+        schema={"file": pl.Utf8, "record": pl.Int64, "kind": pl.Utf8, "detail": pl.Utf8, "of_file": pl.Utf8,
+                "of_record": pl.Int64},
+    )
+    rel_of = {p: rel for rel, p in to_path.items() if p is not None}
+    ing = ing.with_columns(pl.col("path").replace_strict(rel_of, default=None).alias("file"))
+    first = rem.with_columns(pl.col("path").replace_strict(rel_of, default=None).alias("file")).unique(
+        ["file", "record"], keep="first", maintain_order=True)
+    by_id = ing.select(pl.col("id").alias("duplicate_of"), pl.col("file").alias("dup_file"),
+                       pl.col("record").alias("dup_record"), pl.col("content_hash").alias("_dup_hash"))
+    of_hash = ing.select(pl.col("file").alias("of_file"), pl.col("record").alias("of_record"),
+                         pl.col("content_hash").alias("_of_hash")).unique(["of_file", "of_record"])
+    out = (
+        truth.join(first.select("file", "record", "step", "reason", "duplicate_of"), on=["file", "record"],
+                   how="left")
+        .join(by_id.unique("duplicate_of"), on="duplicate_of", how="left")
+        .join(of_hash, on=["of_file", "of_record"], how="left")
+        .with_columns(
+            (((pl.col("dup_file") == pl.col("of_file")) & (pl.col("dup_record") == pl.col("of_record")))
+             | (pl.col("_dup_hash") == pl.col("_of_hash"))).fill_null(False).alias("dup_matches_of")
+        )
+    )
+    return out.drop("_dup_hash", "_of_hash", "duplicate_of")
+
+
+def outcome_table(outcomes: Any) -> dict[str, Counter[str]]:
+    """Per planted kind: how many records each ``step: reason`` removed (``kept`` when none did)."""
+    table: dict[str, Counter[str]] = {}
+    for kind, step, reason in outcomes.select("kind", "step", "reason").iter_rows():
+        table.setdefault(kind, Counter())["kept" if step is None else f"{step}: {reason}"] += 1
+    return dict(sorted(table.items()))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -134,16 +134,23 @@ def map_chart(map_df: pl.DataFrame) -> str:
         ax.scatter(x, y, c=palette[np.where(c < 0, 0, c) % len(palette)], s=3, alpha=0.6, linewidths=0,
                    rasterized=True)
         how = "colour: cluster"
-    cent = map_df.group_by("cluster", "topic").agg(pl.col("x").median(), pl.col("y").median(), pl.len())
+    cent = map_df.group_by("cluster", "topic").agg(pl.len()).sort("len", descending=True).head(30)
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     placed: list[tuple[float, float]] = []
-    for row in cent.sort("len", descending=True).head(30).iter_rows(named=True):
+    for row in cent.iter_rows(named=True):
+        # the label goes on the cluster's densest spot: a median can fall between two islands
+        mask = c == row["cluster"]
+        h, ex, ey = np.histogram2d(x[mask], y[mask], bins=48, range=[[x0, x1], [y0, y1]])
+        bx, by = np.unravel_index(int(h.argmax()), h.shape)
+        row["x"], row["y"] = (ex[bx] + ex[bx + 1]) / 2, (ey[by] + ey[by + 1]) / 2
         # skip a label that would cover a larger cluster's label (positions in axes fractions)
         fx, fy = (row["x"] - x0) / ((x1 - x0) or 1.0), (row["y"] - y0) / ((y1 - y0) or 1.0)
         if any(abs(fx - px) < 0.12 and abs(fy - py) < 0.03 for px, py in placed):
             continue
         placed.append((fx, fy))
-        ax.annotate(", ".join(str(row["topic"]).split(", ")[:2]), (row["x"], row["y"]), fontsize=7, ha="center",
+        ax.plot([row["x"]], [row["y"]], marker="o", ms=3, mfc="none", mec="black", mew=0.6)
+        ax.annotate(", ".join(str(row["topic"]).split(", ")[:2]), (row["x"], row["y"]), xytext=(0, 4),
+                    textcoords="offset points", fontsize=7, ha="center", va="bottom",
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
     ax.set_xticks([])
     ax.set_yticks([])

@@ -131,7 +131,7 @@ def via_ray(monkeypatch):
 @needs_ray
 def test_ray_run_equals_local_run(tmp_path, ray_cluster, via_ray):
     local = run_pipeline(build_plan(_recipe(tmp_path, "local")), tmp_path / "local", progress=False)
-    on_ray = run_pipeline(build_plan(_recipe(tmp_path, "ray")), tmp_path / "ray", progress=False)
+    run_pipeline(build_plan(_recipe(tmp_path, "ray")), tmp_path / "ray", progress=False)
 
     # batch steps ran as Ray tasks, several batches each; the global and driver-only steps did not
     n_batches = -(-local.reports[0].n_out // BATCH)

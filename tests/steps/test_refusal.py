@@ -88,3 +88,40 @@ def test_refusal_real_alpaca(shared_data):
         "refusal_ai_disclaimer",
         None,  # "... cannot be overstated"
     ]
+
+
+def test_refusal_ai_disclaimer_without_comma_and_not_able_to(batch_of):
+    f = RefusalFilter.from_params()
+    batch = batch_of(
+        "user: q || assistant: I apologize, but as an AI I am not able to give recommendations about stocks.",
+        "user: q || assistant: As an AI I don't have a favourite colour.",
+        "user: q || assistant: I’m sorry, but as an AI, my answers may be wrong.",
+        "user: q || assistant: Sorry, I'm not able to give advice on that.",
+        "user: q || assistant: I am not able to assist with this request.",
+        "user: q || assistant: As an AI researcher, I spent years on vision models.",
+        "user: q || assistant: She works as an AI engineer; I am her manager.",
+        "user: q || assistant: As an AI image generator improves, I am amazed by it.",
+        "user: q || assistant: If I am not able to give up coffee, I switch to decaf.",
+        "user: q || assistant: Our team has an AI assistant and I am happy with it.",
+    )
+    assert reasons(f, batch) == [
+        "refusal_ai_disclaimer",
+        "refusal_ai_disclaimer",
+        "refusal_ai_disclaimer",
+        "refusal_cannot_comply",
+        "refusal_cannot_comply",
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+
+
+def test_refusal_catches_every_demo_refusal(batch_of):
+    from curate import demo_text
+
+    f = RefusalFilter.from_params()
+    texts = [r.replace("{e}", "a sourdough starter") for r in demo_text.REFUSALS]
+    got = reasons(f, batch_of(*(f"user: q || assistant: {t}" for t in texts)))
+    assert None not in got, [t for t, r in zip(texts, got) if r is None]

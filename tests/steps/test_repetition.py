@@ -124,3 +124,58 @@ def test_batch_metrics_equal_text_by_text():
         assert row["degenerate_repeats"] == longest_loop(words, 8)
         want = gopher_metrics(text) if len(words) >= 50 else dict.fromkeys(METRICS)
         assert {m: row[m] for m in METRICS} == want
+
+
+BUY = "\n".join(["Buy our product now, it is the best one."] * 6 + [PROSE])
+SHORT = "Knead the dough for ten minutes, then let it rise somewhere warm until it has doubled in size."
+
+
+def test_repetition_per_turn_judges_each_assistant_turn(batch_of):
+    batch = batch_of(
+        # the same answer in two turns: fine per turn, a duplicate line once joined
+        f"user: a || assistant: {PROSE} || user: again? || assistant: {PROSE}",
+        # one clean turn and one spammy turn: the conversation goes, scores are the worst turn's
+        f"user: a || assistant: {PROSE} || user: more || assistant: {BUY}",
+        # two short turns (< min_words each) are not judged per turn; joined they reach 50 words
+        f"user: a || assistant: {SHORT} {SHORT} || user: b || assistant: {SHORT} {SHORT}",
+        "user: a || assistant: fine || user: b || assistant: " + "no " * 12,
+        "user: only a prompt",
+    )
+    per_turn = RepetitionFilter.from_params()
+    joined = RepetitionFilter.from_params(per_turn=False)
+    assert reasons(per_turn, batch) == [None, "repeated_lines", None, "degenerate_output", None]
+    assert reasons(joined, batch) == [
+        "repeated_lines",
+        "repeated_lines",
+        "repeated_lines",
+        "degenerate_output",
+        None,
+    ]
+    m = per_turn.measure(batch)
+    worst = gopher_metrics(BUY)
+    assert m["filter.repetition.dup_line_frac"][1] == pytest.approx(worst["dup_line_frac"])
+    assert m["filter.repetition.top_2gram_char_frac"][1] == pytest.approx(
+        max(worst["top_2gram_char_frac"], gopher_metrics(PROSE)["top_2gram_char_frac"])
+    )
+    assert m["filter.repetition.words"].to_list() == [
+        len(PROSE.split()),
+        len(BUY.split()),
+        2 * len(SHORT.split()),
+        12,
+        0,
+    ]
+    assert m["filter.repetition.dup_para_frac"][2] is None  # no turn reaches min_words
+    assert m["filter.repetition.degenerate_repeats"].to_list()[3:] == [12, 0]
+
+
+def test_repetition_per_turn_slow_path_keeps_order(batch_of):
+    # U+001F sends one turn through the per-record path; rows must come back to their conversation
+    f = RepetitionFilter.from_params()
+    batch = batch_of(
+        f"user: a || assistant: {PROSE}",
+        f"user: a || assistant: {PROSE}\x1f || user: b || assistant: {BUY}",
+        "user: a || assistant: " + "no " * 12,
+    )
+    assert reasons(f, batch) == [None, "repeated_lines", "degenerate_output"]
+    m = f.measure(batch)
+    assert m["filter.repetition.words"].to_list() == [len(PROSE.split()), len(BUY.split()), 12]

@@ -381,15 +381,21 @@ class RepetitionFilter(Filter):
             texts = batch.select(self._prepare(self._turns_expr().list.join("\n\n")).alias("text"))["text"]
             res, errors = self._metrics(texts)
         else:
-            # One row per measured turn (a conversation without one gives a single null row, measured
-            # as an empty text), then the worst turn per conversation: max of each metric.
+            # One row per measured turn, then the worst turn per conversation: max of each metric.
+            # A conversation without such a turn reads as one empty text (0 words), as when joined.
             turns = batch.select(pl.int_range(pl.len()).alias("_c"), self._turns_expr().alias("text"))
-            turns = turns.explode("text").with_columns(self._prepare(pl.col("text")))
+            turns = turns.explode("text").drop_nulls("text").with_columns(self._prepare(pl.col("text")))
             per_turn, turn_errors = self._metrics(turns["text"])
             agg = (
                 per_turn.with_columns(turns["_c"], turn_errors)
-                .group_by("_c", maintain_order=True)
+                .group_by("_c")
                 .agg(*(pl.col(c).max() for c in per_turn.columns), pl.col(ERROR_COLUMN).drop_nulls().first())
+            )
+            agg = (
+                pl.DataFrame({"_c": pl.int_range(batch.height, eager=True)})
+                .join(agg, on="_c", how="left")
+                .sort("_c")
+                .with_columns(pl.col("words", "degenerate_repeats").fill_null(0))
             )
             res, errors = agg.select(per_turn.columns), agg[ERROR_COLUMN]
         out = batch.with_columns(*(res[c].alias(f"{self.id}.{c}") for c in res.columns))
