@@ -24,9 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-WORDS = tuple(
-    ["the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was", "on", "be", "by", "this", "are", "or", "at", "from", "an", "which", "have", "not", "but", "all", "data", "model", "python", "list", "value", "function", "error", "file", "question", "answer", "coffee", "beer", "grind", "water", "temperature", "bean", "roast", "time", "test", "string", "number", "return", "class", "object", "table", "query", "index", "server"]
-)
+WORDS = ("the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was", "on", "be", "by", "this", "are", "or", "at", "from", "an", "which", "have", "not", "but", "all", "data", "model", "python", "list", "value", "function", "error", "file", "question", "answer", "coffee", "beer", "grind", "water", "temperature", "bean", "roast", "time", "test", "string", "number", "return", "class", "object", "table", "query", "index", "server")
 
 
 def _text(rng: random.Random, lo: int, hi: int) -> str:

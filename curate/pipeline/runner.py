@@ -38,7 +38,7 @@ import yaml
 
 from curate import __version__
 from curate.errors import AccountingError, ConfigError
-from curate.ingest.base import Quarantined, ReadStats, Reader, expand_paths, read_batches
+from curate.ingest.base import Quarantined, Reader, ReadStats, expand_paths, read_batches
 from curate.pipeline.spec import Plan
 from curate.rundir import LEDGER_EXTRA
 from curate.schema import COLUMNS, CONVERSATION, ERROR_COLUMN, conform
@@ -189,7 +189,7 @@ def process_batch(step: Step, batch: pl.DataFrame, *, dry_run: bool = False,
     step.report_extra = {}
     try:
         out = _apply(step, batch, dry_run)
-    except Exception as exc:  # noqa: BLE001 - retried per record; record errors become quarantine entries
+    except Exception as exc:
         if len(batch) == 1:
             row = batch.row(0, named=True)
             prov = row.get("provenance") or {}

@@ -16,6 +16,7 @@ mark rows it cannot process by setting ``curate.schema.ERROR_COLUMN`` (``_error`
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,7 +131,7 @@ class GlobalResult:
     quarantined: pl.DataFrame | None = None  # id + error
 
 
-class Step:
+class Step(ABC):
     """Base of every registered step. Subclasses declare ``kind`` (via their base) and ``Params``."""
 
     kind: ClassVar[str] = ""
@@ -170,9 +171,9 @@ class Filter(Step):
         """Add ``<step_id>.<metric>`` columns. Decides nothing."""
         return batch
 
+    @abstractmethod
     def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
         """A Utf8 series aligned with the batch: the reason to remove, or null to keep."""
-        raise NotImplementedError
 
     def score_columns(self, batch: pl.DataFrame) -> list[str]:
         return [c for c in batch.columns if c.startswith(self.id + ".")]
@@ -181,23 +182,25 @@ class Filter(Step):
 class Transform(Step):
     kind: ClassVar[str] = "clean"
 
+    @abstractmethod
     def apply(self, batch: pl.DataFrame) -> pl.DataFrame:
-        raise NotImplementedError
+        """To implement in a subclass."""
 
 
 class GlobalStep(Step):
     scope: ClassVar[str] = "global"
 
+    @abstractmethod
     def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
-        raise NotImplementedError
+        """To implement in a subclass."""
 
 
 class Dedup(GlobalStep):
     kind: ClassVar[str] = "dedup"
 
+    @abstractmethod
     def decide(self, ds: pl.LazyFrame, ctx: StepContext) -> pl.DataFrame:
         """Rows to remove: ``DECISION_SCHEMA`` columns; ``reason`` names the kind of duplicate."""
-        raise NotImplementedError
 
     def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
         decisions = self.decide(ds, ctx)
@@ -209,8 +212,9 @@ class Dedup(GlobalStep):
 class Scorer(GlobalStep):
     kind: ClassVar[str] = "score"
 
+    @abstractmethod
     def score(self, ds: pl.LazyFrame, ctx: StepContext) -> pl.DataFrame:
-        raise NotImplementedError
+        """To implement in a subclass."""
 
     def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
         return GlobalResult(scores=self.score(ds, ctx))

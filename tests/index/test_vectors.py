@@ -53,7 +53,7 @@ def test_embeddings_roundtrip_and_missing(tmp_path):
 def test_pairs_above_threshold_within_clusters_only():
     x = vx.normalize_rows(np.array([[1, 0, 0], [0.99, 0.14, 0], [0, 1, 0], [0, 0.999, 0.04], [0, 0, 1]], np.float32))
     labels = np.array([0, 0, 1, 1, 0])
-    i, j, s = vx.pairs_above(x, labels, 0.95, block=1)
+    i, j, _s = vx.pairs_above(x, labels, 0.95, block=1)
     assert sorted(zip(i.tolist(), j.tolist())) == [(0, 1), (2, 3)]
     # same vectors, split into different clusters: not compared (SemDeDup's limit)
     i, _, _ = vx.pairs_above(x, np.array([0, 1, 2, 3, 4]), 0.95)
@@ -63,7 +63,7 @@ def test_pairs_above_threshold_within_clusters_only():
 def test_range_pairs_and_kmeans():
     x = clustered(400, 8, 4, seed=1, spread=0.01)
     index, _ = vx.build_index(x)
-    qi, ri, sc = vx.range_pairs(index, x[:5], 0.999, batch_size=2)
+    qi, _ri, sc = vx.range_pairs(index, x[:5], 0.999, batch_size=2)
     assert set(range(5)) <= set(qi.tolist()) and (sc >= 0.999).all()
     rng = np.random.default_rng(2)
     truth = rng.integers(0, 4, 400)

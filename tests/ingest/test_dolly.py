@@ -31,8 +31,8 @@ def test_fixture_turns_subset_meta_and_quarantine():
         [
             (
                 "user",
-                "When did Virgin Australia start operating?\n\n"
-                "Virgin Australia commenced services on 31 August 2000.",
+                ("When did Virgin Australia start operating?\n\n"
+                 "Virgin Australia commenced services on 31 August 2000."),
             ),
             ("assistant", "31 August 2000."),
         ],

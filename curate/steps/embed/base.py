@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -41,13 +42,13 @@ class Embedder(GlobalStep):
     kind: ClassVar[str] = "embed"
     Params: ClassVar[type[StepParams]] = EmbedParams
 
+    @abstractmethod
     def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), d) float32 vectors for the texts."""
-        raise NotImplementedError
 
+    @abstractmethod
     def model_key(self) -> str:
         """Everything that changes the vectors (model, precision, truncation): the cache namespace."""
-        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
         """Model details for embedding.json (model, device, ...), enough to embed a query the same way."""

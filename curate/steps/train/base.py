@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,9 +17,9 @@ class Trainer(GlobalStep):
 
     kind: ClassVar[str] = "train"
 
+    @abstractmethod
     def train(self, dataset_dir: Path, ctx: StepContext) -> dict[str, Any]:
         """Train on the exported folder; return the metrics to put in the step report."""
-        raise NotImplementedError
 
     def dataset_dir(self, ctx: StepContext) -> Path:
         """``params.dataset`` when set, else the folder of the last ``write.hub_dataset`` step of this run."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import ClassVar
 
 import polars as pl
@@ -14,8 +15,9 @@ class Writer(GlobalStep):
 
     kind: ClassVar[str] = "write"
 
+    @abstractmethod
     def write(self, ds: pl.LazyFrame, ctx: StepContext) -> None:
-        raise NotImplementedError
+        """To implement in a subclass."""
 
     def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
         self.write(ds, ctx)
