@@ -27,15 +27,19 @@ MODEL_STEPS = ("embed.sentence_transformer", "dedup.semantic", "score.map", "wri
 
 
 def unplanted_removed(raw: Path, run_dir: Path) -> dict[str, int]:
-    """Ledger rows per step:reason whose record is not planted (what the policy removed from clean data)."""
-    planted = {(g["file"], g["record"]) for g in demo.iter_ground_truth(raw)}
+    """Ledger rows per step:reason whose record is not planted; the original of a planted duplicate is
+    counted apart (a dedup step that keeps the longer copy removes it, which finds the pair)."""
+    gt = list(demo.iter_ground_truth(raw))
+    planted = {(g["file"], g["record"]) for g in gt}
+    originals = {(g["of"]["file"], g["of"]["record"]) for g in gt if g["of"]}
     out: dict[str, int] = {}
     for f in sorted((run_dir / "ledger").glob("*.parquet")):
         led = pl.read_parquet(f, columns=["provenance", "step", "reason"])
         for prov, step, reason in led.iter_rows():
             rel = next((r for r in demo.FILES.values() if prov["file"].endswith(r)), prov["file"])
             if (rel, prov["record"]) not in planted:
-                out[f"{step}: {reason}"] = out.get(f"{step}: {reason}", 0) + 1
+                key = f"{step}: {reason}" + (" (original of a planted copy)" if (rel, prov["record"]) in originals else "")
+                out[key] = out.get(key, 0) + 1
     return out
 
 

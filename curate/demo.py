@@ -86,6 +86,8 @@ RATES: dict[str, dict[str, float]] = {
 NEAR_DUP_MIN_NGRAM_JACCARD = 0.82
 # Largest token-set Jaccard between two composed prompts about the same entity (see Writer.question).
 PROMPT_MAX_JACCARD = 0.5
+# Largest token-set Jaccard between two chat prompts of one topic (near duplicates start at 0.8).
+PROMPT_TOPIC_MAX_JACCARD = 0.7
 # Largest ROUGE-L F between two unplanted Alpaca instructions that share a task, a detail fact or an entity
 # (filter.rouge_l drops at 0.7; real Alpaca data loses a few percent to it, not half).
 ALPACA_MAX_ROUGE_L = 0.55
@@ -96,6 +98,7 @@ TRUNCATED_MIN_WORDS = 24
 OVERLONG_WORDS = 4_000
 
 _TOKEN = re.compile(r"\w+")
+_LIST_LINE = re.compile(r"(?m)^(?:\d+\.|-) ")
 
 
 def tokens(text: str) -> set[str]:
@@ -192,6 +195,7 @@ class Writer:
         self._prompts: set[str] = set()  # normalised prompts already written: unplanted prompts are distinct
         self._asked: dict[tuple[str, str], list[set[str]]] = {}  # (topic, entity) -> token sets of its prompts
         self._alpaca_seen: dict[tuple[Any, ...], list[list[str]]] = {}  # task/fact/entity -> instruction tokens
+        self._topic_prompts = NearGuard()  # chat prompts per topic
 
     def facts(self, topic: T.Topic, entity: str, k: int, exclude: set[int] | None = None) -> list[str]:
         """``k`` facts about ``entity``; indices in ``exclude`` (facts a conversation already used) are
@@ -250,8 +254,12 @@ class Writer:
                 continue
             toks = tokens(q)
             # Reworded prompts that share most of their words embed within cosine ~0.95 of each other:
-            # keep the word overlap with earlier prompts about the same entity low.
+            # keep the word overlap with earlier prompts about the same entity low, and never reach a
+            # near-duplicate of any earlier prompt in the topic (entities differ by a word or two).
             sim = max((jaccard(toks, t) for t in earlier), default=0.0)
+            bits = self._topic_prompts.bits(q)
+            if self._topic_prompts.max_jaccard(topic.name, bits) >= PROMPT_TOPIC_MAX_JACCARD:
+                sim += 1.0
             if sim < best_sim:
                 best, best_sim, best_toks = q, sim, toks
             if sim < PROMPT_MAX_JACCARD:
@@ -259,6 +267,7 @@ class Writer:
         self._prompts.add(" ".join(best.lower().split()))
         self._used.add(key)
         earlier.append(best_toks)
+        self._topic_prompts.add(topic.name, self._topic_prompts.bits(best))
         return best
 
     def _compose(self, topic: T.Topic, entity: str) -> tuple[str, tuple[str, str, str]]:
@@ -684,8 +693,11 @@ class Corpus:
             if kinds.get(j) not in ("malformed", "overlong", "non_english", "exact_dup", "near_dup"):
                 slots[j].conv = make()
             if kinds.get(j) == "failed_truncated":
-                for _ in range(20):
-                    if len(slots[j].conv.turns[-1][1].split()) > TRUNCATED_MIN_WORDS + 2:
+                for _ in range(50):
+                    last = slots[j].conv.turns[-1][1]
+                    # a list's last line may end without punctuation, so the filter (rightly) keeps
+                    # lists; a cut-off response is planted in prose
+                    if len(last.split()) > TRUNCATED_MIN_WORDS + 2 and not _LIST_LINE.search(last):
                         break
                     slots[j].conv = make()
         for j in range(n):
@@ -1116,14 +1128,14 @@ def so_user_text(q: dict[str, Any]) -> str:
     """The user turn read.stackexchange makes of a question: title, blank line, body as Markdown."""
     from curate.textutil import html_to_markdown
 
-    return q["title"] + "\n\n" + html_to_markdown(so_body_html(q))
+    return f"{q['title']}\n\n{html_to_markdown(so_body_html(q))}"
 
 
 def so_answer_text(q: dict[str, Any]) -> str:
     """The assistant turn read.stackexchange makes of the question's first (accepted) answer."""
     from curate.textutil import html_to_markdown
 
-    return html_to_markdown(so_answer_html(q["answers"][0]))
+    return str(html_to_markdown(so_answer_html(q["answers"][0])))
 
 
 def _so_text(q: dict[str, Any]) -> str:
@@ -1258,8 +1270,11 @@ def planted_outcomes(raw_dir: str | Path, run_dirs: Sequence[str | Path]) -> Any
     Returns a polars DataFrame, one row per planted record in a file the runs read: the ground truth
     (``file``, ``record``, ``kind``, ``detail``, ``of_file``, ``of_record``), then ``step`` and
     ``reason`` of the first removal (ledger: the step id; quarantine: ``quarantine:<step>``; both null
-    when the record was kept), ``dup_file``/``dup_record`` of the record named in ``duplicate_of``, and
-    ``dup_matches_of``: that record is the planted original or has the same content hash as it.
+    when the record was kept), ``dup_file``/``dup_record`` of the record named in ``duplicate_of``,
+    ``dup_matches_of`` (that record is the planted original or has the same content hash as it), and
+    for duplicates the original's fate: ``of_step``, ``of_reason`` and ``of_removed_for_it`` (the
+    original was removed as a duplicate of this record, or of one with the same content hash), which
+    is how a dedup step that keeps the longer copy finds a pair.
     Records map through provenance: the file path ends with the ground-truth path, the record locator
     is equal.
     """
@@ -1305,30 +1320,48 @@ def planted_outcomes(raw_dir: str | Path, run_dirs: Sequence[str | Path]) -> Any
     )
     rel_of = {p: rel for rel, p in to_path.items() if p is not None}
     ing = ing.with_columns(pl.col("path").replace_strict(rel_of, default=None).alias("file"))
-    first = rem.with_columns(pl.col("path").replace_strict(rel_of, default=None).alias("file")).unique(
-        ["file", "record"], keep="first", maintain_order=True)
     by_id = ing.select(pl.col("id").alias("duplicate_of"), pl.col("file").alias("dup_file"),
-                       pl.col("record").alias("dup_record"), pl.col("content_hash").alias("_dup_hash"))
-    of_hash = ing.select(pl.col("file").alias("of_file"), pl.col("record").alias("of_record"),
-                         pl.col("content_hash").alias("_of_hash")).unique(["of_file", "of_record"])
+                       pl.col("record").alias("dup_record"), pl.col("content_hash").alias("dup_hash")).unique(
+        "duplicate_of")
+    first = (
+        rem.with_columns(pl.col("path").replace_strict(rel_of, default=None).alias("file"))
+        .unique(["file", "record"], keep="first", maintain_order=True)
+        .join(by_id, on="duplicate_of", how="left")
+        .select("file", "record", "step", "reason", "dup_file", "dup_record", "dup_hash")
+    )
+    hashes = ing.select("file", "record", pl.col("content_hash").alias("hash")).unique(["file", "record"])
+    of = first.select(pl.col("file").alias("of_file"), pl.col("record").alias("of_record"),
+                      pl.col("step").alias("of_step"), pl.col("reason").alias("of_reason"),
+                      pl.col("dup_file").alias("of_dup_file"), pl.col("dup_record").alias("of_dup_record"))
     out = (
-        truth.join(first.select("file", "record", "step", "reason", "duplicate_of"), on=["file", "record"],
-                   how="left")
-        .join(by_id.unique("duplicate_of"), on="duplicate_of", how="left")
-        .join(of_hash, on=["of_file", "of_record"], how="left")
+        truth.join(first, on=["file", "record"], how="left")
+        .join(hashes, on=["file", "record"], how="left")
+        .join(of, on=["of_file", "of_record"], how="left")
+        .join(hashes.rename({"file": "of_file", "record": "of_record", "hash": "of_hash"}),
+              on=["of_file", "of_record"], how="left")
         .with_columns(
             (((pl.col("dup_file") == pl.col("of_file")) & (pl.col("dup_record") == pl.col("of_record")))
-             | (pl.col("_dup_hash") == pl.col("_of_hash"))).fill_null(False).alias("dup_matches_of")
+             | (pl.col("dup_hash") == pl.col("of_hash"))).fill_null(False).alias("dup_matches_of"),
+            (((pl.col("of_dup_file") == pl.col("file")) & (pl.col("of_dup_record") == pl.col("record")))
+             | (pl.col("hash") == pl.col("of_hash"))).fill_null(False).alias("of_removed_for_it"),
         )
     )
-    return out.drop("_dup_hash", "_of_hash", "duplicate_of")
+    return out.drop("dup_hash", "hash", "of_hash", "of_dup_file", "of_dup_record")
 
 
 def outcome_table(outcomes: Any) -> dict[str, Counter[str]]:
-    """Per planted kind: how many records each ``step: reason`` removed (``kept`` when none did)."""
+    """Per planted kind: how many records each ``step: reason`` removed (``kept`` when none did; a kept
+    duplicate whose original was removed as its duplicate names that step instead)."""
     table: dict[str, Counter[str]] = {}
-    for kind, step, reason in outcomes.select("kind", "step", "reason").iter_rows():
-        table.setdefault(kind, Counter())["kept" if step is None else f"{step}: {reason}"] += 1
+    cols = ("kind", "step", "reason", "of_step", "of_reason", "of_removed_for_it")
+    for kind, step, reason, of_step, of_reason, of_for_it in outcomes.select(*cols).iter_rows():
+        if step is not None:
+            key = f"{step}: {reason}"
+        elif of_for_it:
+            key = f"kept, its original removed by {of_step}: {of_reason}"
+        else:
+            key = "kept"
+        table.setdefault(kind, Counter())[key] += 1
     return dict(sorted(table.items()))
 
 

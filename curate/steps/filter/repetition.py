@@ -117,7 +117,7 @@ def longest_loop(words: list[str], max_unit: int) -> int:
             if reps <= best:
                 continue
             if any(_CONTENT.search(w) for w in words[s : s + p]):
-                best = reps
+                best = int(reps)
     return best
 
 
