@@ -32,9 +32,9 @@ def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_n
 
     ``rest="knn"`` puts each remaining row at the similarity-weighted mean position of its
     ``rest_neighbors`` nearest fitted rows (FAISS inner product, so rows should be unit-norm);
-    ``rest="transform"`` uses umap's own ``transform``, which refines that same starting point with
-    extra optimisation epochs per chunk and costs far more (see bench/analysis.py). ``timings``, when
-    given, receives ``seconds_fit`` and ``seconds_rest``.
+    ``rest="transform"`` uses umap's own ``transform`` in chunks of 100K (its own neighbour search and
+    optimisation epochs; slower, see bench/analysis.py). ``timings``, when given, receives
+    ``seconds_fit`` and ``seconds_rest``.
     """
     import umap
 
