@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install test demo finetune-demo lint schema bench chromium clean
+.PHONY: install test demo finetune-demo lint typecheck schema bench chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,6 +57,9 @@ schema: install
 
 lint: install
 	$(BIN)/ruff check curate tests bench app.py
+
+typecheck: install
+	$(BIN)/mypy curate
 
 clean:
 	rm -rf runs demo .pytest_cache

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -67,7 +67,7 @@ class RunDir:
         return pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
 
     def quarantine(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for f in sorted((self.path / "quarantine").glob("*.jsonl")):
             with f.open(encoding="utf-8") as fh:
                 out.extend(json.loads(line) for line in fh if line.strip())
@@ -75,12 +75,12 @@ class RunDir:
 
     def report(self) -> dict[str, Any]:
         p = self.path / "report.json"
-        return json.loads(p.read_text()) if p.exists() else {}
+        return cast("dict[str, Any]", json.loads(p.read_text())) if p.exists() else {}
 
     def spec(self) -> dict[str, Any]:
         import yaml
 
-        return yaml.safe_load((self.path / "spec.yaml").read_text())
+        return cast("dict[str, Any]", yaml.safe_load((self.path / "spec.yaml").read_text()))
 
     def find(self, name: str) -> Path | None:
         """The newest artifact called ``name`` in any step folder (embeddings.npy, map.parquet, ...)."""

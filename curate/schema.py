@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -197,9 +197,9 @@ def json_schema() -> dict[str, Any]:
 
     def of(dtype: pl.DataType) -> dict[str, Any]:
         if isinstance(dtype, pl.List):
-            return {"type": "array", "items": of(dtype.inner)}
+            return {"type": "array", "items": of(cast(pl.DataType, dtype.inner))}
         if isinstance(dtype, pl.Struct):
-            props = {f.name: of(f.dtype) for f in dtype.fields}
+            props = {f.name: of(cast(pl.DataType, f.dtype)) for f in dtype.fields}
             if dtype == TURN:
                 props["role"] = {"type": "string", "enum": list(ROLES)}
             return {

@@ -46,19 +46,19 @@ def _converter_class() -> type[Any]:
     from bs4 import Tag
     from markdownify import MarkdownConverter
 
-    class _Converter(MarkdownConverter):  # type: ignore[misc]
+    class _Converter(MarkdownConverter):
         def convert_a(self, el: Any, text: str, parent_tags: set[str]) -> str:
             href = (el.get("href") or "").strip()
             scheme = re.sub(r"[\s\x00-\x1f]", "", href).lower()
             if scheme.startswith(_UNSAFE_SCHEMES):
                 return str(text)
-            return str(super().convert_a(el, text, parent_tags))
+            return str(super().convert_a(el, text, parent_tags))  # type: ignore[misc]
 
         def convert_img(self, el: Any, text: str, parent_tags: set[str]) -> str:
             src = re.sub(r"[\s\x00-\x1f]", "", el.get("src") or "").lower()
             if src.startswith(_UNSAFE_SCHEMES):
                 return str(el.get("alt") or "")
-            return str(super().convert_img(el, text, parent_tags))
+            return str(super().convert_img(el, text, parent_tags))  # type: ignore[misc]
 
         def convert_br(self, el: Any, text: str, parent_tags: set[str]) -> str:
             # A plain newline, not Markdown's two-trailing-spaces break that tools strip.

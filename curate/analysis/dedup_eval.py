@@ -58,7 +58,7 @@ def load_ground_truth(path: str | Path) -> pl.DataFrame:
 def _locate(files: pl.Series, records: pl.Series, prov: pl.DataFrame) -> pl.Series:
     """Record id for each (ground-truth file, locator); null when no row has that provenance."""
     prov_files = prov["file"].unique().to_list()
-    mapping = {}
+    mapping: dict[str, list[str]] = {}
     for f in files.unique().to_list():
         hits = [p for p in prov_files if p.endswith(f)]
         for h in hits:

@@ -86,7 +86,7 @@ def build_view(
 
 def figure(view: MapView) -> Any:
     """The plotly figure; also fills ``view.trace_ids`` so clicked points map back to record ids."""
-    import plotly.graph_objects as go  # type: ignore[import-untyped]
+    import plotly.graph_objects as go
 
     fig = go.Figure()
     trace_ids: list[np.ndarray] = []

@@ -29,7 +29,7 @@ from curate.schema import COLUMNS
 
 DEFAULT_SHARD_ROWS = 100_000
 MESSAGE = pa.struct([pa.field("role", pa.string()), pa.field("content", pa.string())])
-BASE_FIELDS: list[pa.Field] = [
+BASE_FIELDS: list[pa.Field[Any]] = [
     pa.field("messages", pa.list_(MESSAGE)),
     pa.field("id", pa.string()),
     pa.field("source", pa.string()),

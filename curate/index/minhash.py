@@ -39,13 +39,27 @@ class Shingles:
         return np.diff(self.offsets)
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: spreads combined n-gram hashes over all 64 bits."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+def _mix64(x: np.ndarray, block: int = 1 << 15) -> np.ndarray:
+    """splitmix64 finaliser: spreads combined n-gram hashes over all 64 bits (a new array).
+
+    Runs in cache-sized blocks with in-place ufuncs: on millions of hashes this is several times
+    faster than whole-array expressions, which allocate and fault in a fresh temporary per step.
+    """
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    out = np.empty_like(x)
+    tmp = np.empty(min(block, max(len(x), 1)), dtype=np.uint64)
+    for s in range(0, len(x), block):
+        o = out[s : s + block]
+        t = tmp[: len(o)]
+        np.right_shift(x[s : s + block], np.uint64(30), out=t)
+        np.bitwise_xor(x[s : s + block], t, out=o)
+        np.multiply(o, np.uint64(0xBF58476D1CE4E5B9), out=o)
+        np.right_shift(o, np.uint64(27), out=t)
+        np.bitwise_xor(o, t, out=o)
+        np.multiply(o, np.uint64(0x94D049BB133111EB), out=o)
+        np.right_shift(o, np.uint64(31), out=t)
+        np.bitwise_xor(o, t, out=o)
+    return out
 
 
 def shingle(texts: pl.Series | list[str], ngram: int = 5, seed: int = 0, chunk_rows: int = 20_000) -> Shingles:
@@ -160,7 +174,18 @@ def signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, block_perm: int
     return sig
 
 
-def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shingles: int = 1 << 18) -> np.ndarray:
+def oph_rounds(sh: Shingles, num_perm: int) -> int:
+    """Hashing rounds for ``oph_signatures``: enough that the mean non-empty row puts about 1.5 x
+    ``num_perm`` (shingle, round) items into its bins (at most 8 rounds)."""
+    counts = sh.counts()
+    nonempty = counts[counts > 0]
+    if len(nonempty) == 0:
+        return 1
+    return int(min(8, max(1, math.ceil(1.5 * num_perm / float(nonempty.mean())))))
+
+
+def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shingles: int = 1 << 18,
+                   rounds: int | None = None) -> np.ndarray:
     """(n, num_perm) uint32 one-permutation-hashing signatures with optimal densification.
 
     One-permutation hashing (Li, Owen, Zhang 2012) hashes every shingle once: the hash picks one of
@@ -169,7 +194,17 @@ def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shing
     (Shrivastava 2017): bin j copies the value of bin h(j, t) for the first attempt t whose bin is
     non-empty, with h independent of the row, so two rows agree in slot j with probability equal to
     their Jaccard, as with classic MinHash. Rows without shingles are all 0xFFFFFFFF.
+
+    Short texts leave most bins empty (about 63% of 128 bins for 60 shingles), and densifying them
+    dominated the cost. So each shingle is hashed in ``rounds`` independent rounds (Dahlgaard, Knudsen,
+    Thorup 2017, "Fast similarity sketching"): OPH then runs over the set of (shingle, round) items,
+    whose Jaccard between two texts equals that of the shingle sets, and few bins are left to densify.
+    ``rounds`` defaults to ``oph_rounds`` (the same for every row, as it must be for slots to agree).
     """
+    if rounds is None:
+        rounds = oph_rounds(sh, num_perm)
+    if rounds < 1:
+        raise ValueError("rounds must be >= 1")
     k = int(num_perm)
     n = len(sh)
     sig = np.full((n, k), _MAX_U32, dtype=np.uint32)
@@ -181,13 +216,26 @@ def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shing
     edges = np.unique(np.concatenate([[0], edges, [n]]))
     with np.errstate(over="ignore"):
         for lo, hi in itertools.pairwise(edges.tolist()):
-            h = _mix64(sh.hashes[sh.offsets[lo] : sh.offsets[hi]] ^ np.uint64(key))
-            # bin from the high 32 bits (multiply-shift range reduction), value from the low 32 bits
-            bins = ((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)
-            vals = np.minimum(h.astype(np.uint32), _MAX_U32 - np.uint32(1))
-            flat_idx = np.repeat(np.arange(hi - lo, dtype=np.int64) * k, counts[lo:hi]) + bins.astype(np.int64)
+            x = sh.hashes[sh.offsets[lo] : sh.offsets[hi]]
+            row_base = np.repeat(np.arange(hi - lo, dtype=np.int64) * k, counts[lo:hi])
             block = sig[lo:hi]
-            np.minimum.at(block.reshape(-1), flat_idx, vals)
+            xr = np.empty_like(x)
+            for r in range(rounds):
+                np.bitwise_xor(x, np.uint64((key + r * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF), out=xr)
+                h = _mix64(xr)
+                # value from the low 32 bits (0xFFFFFFFF marks an empty bin), bin from the high 32 bits
+                # by multiply-shift range reduction, which for a power-of-two k is the top log2(k) bits
+                vals = h.astype(np.uint32)
+                np.minimum(vals, _MAX_U32 - np.uint32(1), out=vals)
+                if k & (k - 1) == 0:
+                    np.right_shift(h, np.uint64(64 - (k.bit_length() - 1)), out=h)
+                else:
+                    np.right_shift(h, np.uint64(32), out=h)
+                    np.multiply(h, np.uint64(k), out=h)
+                    np.right_shift(h, np.uint64(32), out=h)
+                flat_idx = h.view(np.int64)
+                np.add(flat_idx, row_base, out=flat_idx)
+                np.minimum.at(block.reshape(-1), flat_idx, vals)
             _densify(block, key)
     return sig
 
@@ -242,6 +290,28 @@ def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weigh
     return best
 
 
+def _band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(bands, n) uint64 hash of each row's slots in each band, all bands at once.
+
+    Two 32-bit slots are packed exactly into one uint64 per finaliser call (with an even ``rows``,
+    through a uint64 view of the signature matrix, without copying slots).
+    """
+    n = sig.shape[0]
+    width = bands * rows
+    with np.errstate(over="ignore"):
+        if rows % 2 == 0 and sig.dtype == np.uint32 and sig.flags.c_contiguous:
+            packed = sig.view(np.uint64)[:, : width // 2].reshape(n, bands, rows // 2)
+        else:
+            cols = sig[:, :width].astype(np.uint64).reshape(n, bands, rows)
+            if rows % 2:
+                cols = np.concatenate([cols, np.zeros((n, bands, 1), np.uint64)], axis=2)
+            packed = (cols[:, :, 0::2] << np.uint64(32)) | cols[:, :, 1::2]
+        hv = np.broadcast_to((np.arange(1, bands + 1, dtype=np.uint64) * _MIX)[None, :], (n, bands))
+        for c in range(packed.shape[2]):
+            hv = _mix64((hv * _MIX + packed[:, :, c]).reshape(-1)).reshape(n, bands)
+    return np.ascontiguousarray(hv.T)
+
+
 def candidate_pairs(sig: np.ndarray, bands: int, rows: int, window: int = 32,
                     active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Row pairs (i < j) that share at least one LSH band bucket.
@@ -254,51 +324,79 @@ def candidate_pairs(sig: np.ndarray, bands: int, rows: int, window: int = 32,
     n = sig.shape[0]
     rows_idx = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
     keys: list[np.ndarray] = []
+    # each band's key is a hash of its slots in the high bits and the row number in the low bits, so
+    # one plain sort of uint64 (SIMD in numpy, no argsort indirection) groups equal bands in row order;
+    # the hash keeps 64 - row_bits bits, and a key collision only adds a candidate that exact Jaccard
+    # then rejects
+    row_bits = max(1, int(n - 1).bit_length())
+    row_mask = np.uint64((1 << row_bits) - 1)
+    r64 = rows_idx.astype(np.uint64)
+    band_hashes = _band_hashes(sig if len(rows_idx) == n else sig[rows_idx], bands, rows)
     for band in range(bands):
-        cols = sig[rows_idx, band * rows : (band + 1) * rows].astype(np.uint64)
-        with np.errstate(over="ignore"):
-            # two 32-bit slots packed exactly into one uint64 per finaliser call; a key collision only
-            # adds a candidate, which exact Jaccard then rejects
-            hv = np.full(len(rows_idx), np.uint64(band + 1) * _MIX, dtype=np.uint64)
-            for c in range(0, cols.shape[1], 2):
-                v = cols[:, c] << np.uint64(32)
-                if c + 1 < cols.shape[1]:
-                    v |= cols[:, c + 1]
-                hv = _mix64(hv * _MIX + v)
-        order = np.argsort(hv, kind="stable")  # rows_idx is ascending, so ties stay in row order
-        sorted_h, sorted_r = hv[order], rows_idx[order]
+        hv = band_hashes[band]
+        hv &= ~row_mask
+        hv |= r64
+        hv.sort()
+        sorted_h = hv >> np.uint64(row_bits)
+        sorted_r = (hv & row_mask).astype(np.int64)
         for d in range(1, window):
             same = sorted_h[d:] == sorted_h[:-d]
             if not same.any():
                 break
             i, j = sorted_r[:-d][same], sorted_r[d:][same]
-            keys.append(np.minimum(i, j) * n + np.maximum(i, j))
+            keys.append(i * n + j)  # rows ascend within a bucket, so i < j
     if not keys:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     uniq = np.unique(np.concatenate(keys))
     return uniq // n, uniq % n
 
 
-def jaccard(sh: Shingles, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Exact Jaccard of the shingle sets of row pairs (one small set intersection per pair)."""
+def jaccard(sh: Shingles, i: np.ndarray, j: np.ndarray, chunk_pairs: int = 1 << 16) -> np.ndarray:
+    """Exact Jaccard of the shingle sets of row pairs; 0 where either row has no shingles.
+
+    Vectorised over pairs: the shingles of both rows of each pair are tagged with the pair number and
+    the side, sorted as one uint64 array, deduplicated (a row may repeat a shingle), and the
+    intersection is the number of hashes present on both sides. The pair number takes the high bits
+    of the sort key, so the shingle hash keeps 64 - 1 - pair_bits of its 64 bits (47 or more): two
+    distinct shingles of one pair collide there with probability about (200 / 2**47) per pair of
+    200-shingle texts, negligible next to the 64-bit shingle hashes themselves.
+    """
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
     out = np.zeros(len(i), dtype=np.float32)
-    uniq_cache: dict[int, np.ndarray] = {}
-
-    def u(r: int) -> np.ndarray:
-        v = uniq_cache.get(r)
-        if v is None:
-            v = np.unique(sh.of(r))
-            if len(uniq_cache) > 200_000:
-                uniq_cache.clear()
-            uniq_cache[r] = v
-        return v
-
-    for k, (a, b) in enumerate(zip(i.tolist(), j.tolist())):
-        x, y = u(a), u(b)
-        if len(x) == 0 or len(y) == 0:
-            continue
-        inter = len(np.intersect1d(x, y, assume_unique=True))
-        out[k] = inter / (len(x) + len(y) - inter)
+    counts = sh.counts()
+    for lo in range(0, len(i), chunk_pairs):
+        a, b = i[lo : lo + chunk_pairs], j[lo : lo + chunk_pairs]
+        m = len(a)
+        pair_bits = max(1, int(m - 1).bit_length())
+        shift = np.uint64(64 - pair_bits)  # pair number in the top bits
+        rows = np.concatenate([a, b])
+        lens = counts[rows]
+        # positions of every shingle of every (pair, side) segment, without a Python loop
+        seg_start = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=seg_start[1:])
+        total = int(seg_start[-1])
+        pos = np.arange(total, dtype=np.int64) - np.repeat(seg_start[:-1] - sh.offsets[rows], lens)
+        h = sh.hashes[pos]
+        seg = np.repeat(np.arange(len(rows), dtype=np.int64), lens)
+        pair = (seg % m).astype(np.uint64)
+        side = (seg >= m).astype(np.uint64)
+        key = (pair << shift) | ((h >> np.uint64(pair_bits + 1)) << np.uint64(1)) | side
+        key.sort()
+        if len(key):
+            first = np.ones(len(key), dtype=bool)
+            first[1:] = key[1:] != key[:-1]
+            key = key[first]  # one entry per distinct (pair, shingle, side)
+        pk = (key >> shift).astype(np.int64)
+        size_a = np.bincount(pk[(key & np.uint64(1)) == 0], minlength=m)
+        size_b = np.bincount(pk[(key & np.uint64(1)) == 1], minlength=m)
+        both = (key[1:] >> np.uint64(1)) == (key[:-1] >> np.uint64(1))  # same pair and shingle, sides 0 and 1
+        inter = np.bincount(pk[1:][both], minlength=m)
+        union = size_a + size_b - inter
+        ok = (size_a > 0) & (size_b > 0)
+        res = np.zeros(m, dtype=np.float64)
+        res[ok] = inter[ok] / union[ok]
+        out[lo : lo + m] = res
     return out
 
 

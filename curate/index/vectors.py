@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -54,7 +54,7 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return x / norms
+    return cast(np.ndarray, x / norms)
 
 
 def write_embeddings(folder: Path, ids: list[str] | pl.Series, n: int, dim: int) -> np.memmap:
@@ -134,7 +134,7 @@ def build_index(
     n, d = x.shape
     gpu = _gpu_available(faiss) if use_gpu is None else use_gpu
     if n <= exact_max:
-        index = faiss.IndexFlatIP(d)
+        index: Any = faiss.IndexFlatIP(d)
         index.add(x)
         return index, IndexInfo("flat", n, d, gpu=False, seconds=time.perf_counter() - t0)
 

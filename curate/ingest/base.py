@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, cast
 
 import polars as pl
 
@@ -118,7 +118,7 @@ def snippet(raw: Any, limit: int = SNIPPET_CHARS) -> str:
         raw = raw.decode("utf-8", "replace")
     if not isinstance(raw, str):
         raw = json.dumps(raw, ensure_ascii=False, default=str)
-    return raw if len(raw) <= limit else raw[:limit] + f"...[{len(raw) - limit} more chars]"
+    return cast(str, raw) if len(raw) <= limit else raw[:limit] + f"...[{len(raw) - limit} more chars]"
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -151,7 +151,7 @@ def open_binary(path: str) -> IO[bytes]:
     """Open a file, decompressing .gz/.bz2/.xz/.zst by suffix."""
     p = path.lower()
     if p.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     if p.endswith(".bz2"):
         return bz2.open(path, "rb")
     if p.endswith((".xz", ".lzma")):
@@ -162,7 +162,7 @@ def open_binary(path: str) -> IO[bytes]:
         fh = open(path, "rb")  # noqa: SIM115 - closed with the returned stream
         # BufferedReader adds the line iteration (readline) that the zstd stream reader lacks
         reader = zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 16)  # type: ignore[arg-type]
+        return io.BufferedReader(reader, buffer_size=1 << 16)
     return open(path, "rb")
 
 

@@ -31,7 +31,7 @@ Accounting, in two units.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -273,7 +273,7 @@ class OasstReader(Reader):
                     problem = ("empty_turn", f"message {n.id!r} has empty text")
                 if problem:
                     break
-                turns.append({"role": role, "content": n.text})
+                turns.append({"role": cast(str, role), "content": cast(str, n.text)})
             if problem:
                 reason, msg = problem
                 raw = {"path": i, "message_ids": [n.id for n in nodes]}

@@ -29,7 +29,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 import pyarrow as pa
@@ -115,7 +115,7 @@ class _ParquetSink:
             self.schema = table.schema
             self.writer = pq.ParquetWriter(self.path, self.schema, **PARQUET_OPTS)
         elif table.schema != self.schema:
-            table = table.cast(self.schema)
+            table = table.cast(cast(pa.Schema, self.schema))
         if table.num_rows:
             self.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             self.rows += table.num_rows
@@ -375,7 +375,7 @@ class Runner:
         self.labels_digest = ""
         for step in self.plan.steps:
             if step.key == "label.apply" and hasattr(step, "protected"):
-                keep, not_dup = step.protected(step.params, self.run_dir, self.labels_path)  # type: ignore[attr-defined]
+                keep, not_dup = step.protected(step.params, self.run_dir, self.labels_path)
                 self.protected = frozenset(keep)
                 self.not_duplicate = frozenset(not_dup)
                 self.labels_digest = _digest([sorted(self.protected), sorted(self.not_duplicate),
@@ -777,7 +777,7 @@ class Runner:
                 pkgs[name] = metadata.version(name)
             except metadata.PackageNotFoundError:
                 continue
-        files = []
+        files: list[dict[str, Any]] = []
         for sid, paths in inputs.items():
             for p in paths:
                 if p.startswith("hub:"):

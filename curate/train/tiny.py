@@ -49,7 +49,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 768) -> object:
         show_progress=False,
     )
     tok.train_from_iterator(list(texts), trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=4096, **SPECIAL)
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=tok, model_max_length=4096, **SPECIAL
+    )
 
 
 def build_tiny(

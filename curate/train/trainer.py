@@ -152,7 +152,7 @@ def load_base(cfg: FinetuneConfig, device: str) -> Any:
     if cfg.quantization.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
+        kwargs["quantization_config"] = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
             load_in_4bit=True,
             bnb_4bit_quant_type=cfg.quantization.quant_type,
             bnb_4bit_use_double_quant=cfg.quantization.double_quant,
@@ -166,7 +166,7 @@ def load_base(cfg: FinetuneConfig, device: str) -> Any:
     except OSError as e:
         raise MissingResourceError(f"base model {cfg.model.name_or_path!r}: cannot load its weights ({e})") from None
     if device == "cpu":
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]
     return model
 
 
@@ -188,7 +188,7 @@ def add_lora(model: Any, cfg: FinetuneConfig) -> Any:
         )
     gc_kwargs = {"use_reentrant": False}
     if cfg.quantization.load_in_4bit:
-        model = prepare_model_for_kbit_training(
+        model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
             model, use_gradient_checkpointing=cfg.train.gradient_checkpointing, gradient_checkpointing_kwargs=gc_kwargs
         )
     elif cfg.train.gradient_checkpointing:

