@@ -41,6 +41,7 @@ import numpy as np
 
 from curate import demo_text as T
 from curate.errors import ConfigError
+from curate.steps.filter.rouge_l import rouge_l_f  # the rule the Alpaca recipe applies
 
 OIG_FILE = "oig/unified_chip2.jsonl"
 SO_FILE = "stackoverflow/Posts.xml"
@@ -425,22 +426,6 @@ _ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
 def rouge_tokens(text: str) -> list[str]:
     """rouge_score's tokens (lowercase ASCII letter/digit runs), as filter.rouge_l compares them."""
     return _ROUGE_TOKEN.findall(text.lower())
-
-
-def rouge_l_f(a: Sequence[str], b: Sequence[str]) -> float:
-    """ROUGE-L F-measure of two token lists (bit-parallel LCS)."""
-    if not a or not b:
-        return 0.0
-    masks: dict[str, int] = {}
-    for i, t in enumerate(a):
-        masks[t] = masks.get(t, 0) | (1 << i)
-    full = (1 << len(a)) - 1
-    v = full
-    for t in b:
-        u = v & masks.get(t, 0)
-        v = ((v + u) | (v - u)) & full
-    lcs = len(a) - v.bit_count()
-    return 0.0 if lcs == 0 else 2 * lcs / (len(a) + len(b))
 
 
 # ---------------------------------------------------------------------------------------------- plants

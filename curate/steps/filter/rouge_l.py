@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -29,7 +30,7 @@ def tokenize_expr(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def lcs_length(a: list[int], b: list[int]) -> int:
+def lcs_length(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
     """Length of the longest common subsequence of two token-id lists.
 
     Bit-parallel (Allison-Dix / Hyyro): one big-int add/or/and per token of ``b``, so O(|b|) word ops
@@ -37,7 +38,7 @@ def lcs_length(a: list[int], b: list[int]) -> int:
     """
     if not a or not b:
         return 0
-    masks: dict[int, int] = {}
+    masks: dict[Hashable, int] = {}
     for i, t in enumerate(a):
         masks[t] = masks.get(t, 0) | (1 << i)
     full = (1 << len(a)) - 1
@@ -48,7 +49,7 @@ def lcs_length(a: list[int], b: list[int]) -> int:
     return len(a) - v.bit_count()
 
 
-def rouge_l_f(a: list[int], b: list[int]) -> float:
+def rouge_l_f(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
     """ROUGE-L F-measure (beta 1, as rouge_score reports ``fmeasure``)."""
     if not a or not b:
         return 0.0
