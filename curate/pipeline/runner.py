@@ -751,11 +751,9 @@ class Runner:
             "sources": sources,
             "totals": totals,
         }
-        for r in self.reports:  # scorers may publish run-level tables (e.g. diversity per source)
-            for key in ("diversity",):
-                path = self._find_artifact(f"{key}.json")
-                if path is not None:
-                    report[key] = json.loads(path.read_text())
+        diversity = self._find_artifact("diversity.json")  # score.diversity's per-source table
+        if diversity is not None:
+            report["diversity"] = json.loads(diversity.read_text())
         (self.run_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
         from curate.pipeline.report import funnel_markdown
 
