@@ -39,14 +39,16 @@ class Shingles:
         return np.diff(self.offsets)
 
 
-def _mix64(x: np.ndarray, block: int = 1 << 15) -> np.ndarray:
-    """splitmix64 finaliser: spreads combined n-gram hashes over all 64 bits (a new array).
+def _mix64(x: np.ndarray, block: int = 1 << 15, out: np.ndarray | None = None) -> np.ndarray:
+    """splitmix64 finaliser: spreads combined n-gram hashes over all 64 bits.
 
     Runs in cache-sized blocks with in-place ufuncs: on millions of hashes this is several times
     faster than whole-array expressions, which allocate and fault in a fresh temporary per step.
+    ``out`` (same shape, uint64, may be ``x`` itself) receives the result instead of a new array.
     """
     x = np.ascontiguousarray(x, dtype=np.uint64)
-    out = np.empty_like(x)
+    if out is None:
+        out = np.empty_like(x)  # ``out=x`` mixes in place (each block reads x before writing out)
     tmp = np.empty(min(block, max(len(x), 1)), dtype=np.uint64)
     for s in range(0, len(x), block):
         o = out[s : s + block]
@@ -122,7 +124,8 @@ def _shingle_chunk(token_hashes: pl.Series, ngram: int) -> tuple[np.ndarray, np.
         np.add.at(take, (starts[:-1] + n_full)[n_full > 0], -1)
         keep = np.cumsum(take[:-1], dtype=np.int8).astype(bool)
         keep[short_pos] = True
-        hashes = _mix64(combined[keep])
+        hashes = combined[keep]
+        _mix64(hashes, out=hashes)
     n_sh = np.where(lens >= ngram, lens - ngram + 1, short.astype(np.int64))
     return hashes, n_sh
 
@@ -222,7 +225,7 @@ def oph_signatures(sh: Shingles, num_perm: int = 128, seed: int = 1, chunk_shing
             xr = np.empty_like(x)
             for r in range(rounds):
                 np.bitwise_xor(x, np.uint64((key + r * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF), out=xr)
-                h = _mix64(xr)
+                h = _mix64(xr, out=xr)
                 # value from the low 32 bits (0xFFFFFFFF marks an empty bin), bin from the high 32 bits
                 # by multiply-shift range reduction, which for a power-of-two k is the top log2(k) bits
                 vals = h.astype(np.uint32)
@@ -284,32 +287,42 @@ def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weigh
         for rows in range(1, num_perm // bands + 1):
             fp = np.trapezoid(1 - (1 - xs_lo**rows) ** bands, xs_lo)
             fn = np.trapezoid((1 - xs_hi**rows) ** bands, xs_hi)
-            err = fp_weight * fp + fn_weight * fn
+            err = float(fp_weight * fp + fn_weight * fn)
             if err < best_err:
                 best, best_err = (bands, rows), err
     return best
 
 
-def _band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def _band_hashes(sig: np.ndarray, bands: int, rows: int, chunk_rows: int = 1 << 14) -> np.ndarray:
     """(bands, n) uint64 hash of each row's slots in each band, all bands at once.
 
     Two 32-bit slots are packed exactly into one uint64 per finaliser call (with an even ``rows``,
-    through a uint64 view of the signature matrix, without copying slots).
+    through a uint64 view of the signature matrix, without copying slots). Rows go in chunks so the
+    temporaries stay cache-sized.
     """
     n = sig.shape[0]
     width = bands * rows
+    out = np.empty((bands, n), dtype=np.uint64)
+    seeds = (np.arange(1, bands + 1, dtype=np.uint64) * _MIX)[None, :]
+    view = rows % 2 == 0 and sig.shape[1] % 2 == 0 and sig.dtype == np.uint32 and sig.flags.c_contiguous
     with np.errstate(over="ignore"):
-        if rows % 2 == 0 and sig.dtype == np.uint32 and sig.flags.c_contiguous:
-            packed = sig.view(np.uint64)[:, : width // 2].reshape(n, bands, rows // 2)
-        else:
-            cols = sig[:, :width].astype(np.uint64).reshape(n, bands, rows)
-            if rows % 2:
-                cols = np.concatenate([cols, np.zeros((n, bands, 1), np.uint64)], axis=2)
-            packed = (cols[:, :, 0::2] << np.uint64(32)) | cols[:, :, 1::2]
-        hv = np.broadcast_to((np.arange(1, bands + 1, dtype=np.uint64) * _MIX)[None, :], (n, bands))
-        for c in range(packed.shape[2]):
-            hv = _mix64((hv * _MIX + packed[:, :, c]).reshape(-1)).reshape(n, bands)
-    return np.ascontiguousarray(hv.T)
+        for r0 in range(0, n, chunk_rows):
+            part = sig[r0 : r0 + chunk_rows]
+            m = part.shape[0]
+            if view:
+                packed = part.view(np.uint64)[:, : width // 2].reshape(m, bands, rows // 2)
+            else:
+                cols = part[:, :width].astype(np.uint64).reshape(m, bands, rows)
+                if rows % 2:
+                    cols = np.concatenate([cols, np.zeros((m, bands, 1), np.uint64)], axis=2)
+                packed = (cols[:, :, 0::2] << np.uint64(32)) | cols[:, :, 1::2]
+            hv = np.broadcast_to(seeds, (m, bands))
+            for c in range(packed.shape[2]):
+                step = hv * _MIX
+                step += packed[:, :, c]
+                hv = _mix64(step.reshape(-1), out=step.reshape(-1)).reshape(m, bands)
+            out[:, r0 : r0 + m] = hv.T
+    return out
 
 
 def candidate_pairs(sig: np.ndarray, bands: int, rows: int, window: int = 32,
@@ -402,4 +415,5 @@ def jaccard(sh: Shingles, i: np.ndarray, j: np.ndarray, chunk_pairs: int = 1 << 
 
 def estimated_jaccard(sig: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Fraction of equal signature slots: the MinHash estimate of Jaccard."""
-    return (sig[i] == sig[j]).mean(axis=1).astype(np.float32)
+    est: np.ndarray = (sig[i] == sig[j]).mean(axis=1).astype(np.float32)
+    return est

@@ -4,7 +4,7 @@ import polars as pl
 from curate.analysis.dedup_eval import attach_ids, evaluate
 from curate.index import minhash as mh
 from curate.steps.base import StepContext
-from curate.steps.dedup.minhash import MinHashDedup
+from curate.steps.dedup.minhash import MinHashDedup, near_pairs
 
 from .dedup_helpers import planted_corpus, words_jaccard
 
@@ -57,3 +57,62 @@ def test_similarity_is_jaccard_to_survivor_and_longest_response_wins(batch_of, t
     ids = ds["id"].to_list()
     assert d.rows() == [(ids[0], "near_dup", ids[1], d["similarity"][0])]
     assert abs(d["similarity"][0] - 10 / 12) < 1e-6
+
+
+def test_vectorised_jaccard_matches_python_sets():
+    texts = ["a b c d e f g h", "a b c d e f g x", "", "a b", "a b", "x x x x x x x x x", "b c d e f g h i j"]
+    sh = mh.shingle(texts, ngram=3)
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, len(texts), 200), rng.integers(0, len(texts), 200)
+    got = mh.jaccard(sh, i, j)
+    for a, b, g in zip(i.tolist(), j.tolist(), got.tolist()):
+        x, y = set(sh.of(a).tolist()), set(sh.of(b).tolist())
+        want = len(x & y) / len(x | y) if x and y else 0.0
+        assert abs(g - want) < 1e-6, (a, b)
+    assert mh.jaccard(sh, np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == []
+
+
+def test_oph_rounds_estimate_jaccard_and_empty_rows():
+    ds, _ = planted_corpus(n_base=60, n_dups=40, seed=2)
+    texts = ds.select(pl.col("turns").list.first().struct.field("content"))["content"].to_list() + [""]
+    sh = mh.shingle(texts)
+    i, j = np.arange(60, 100), np.arange(0, 40)
+    exact = mh.jaccard(sh, i, j)
+    for rounds in (1, 3, None):
+        sig = mh.oph_signatures(sh, num_perm=256, rounds=rounds)
+        assert (sig[-1] == 0xFFFFFFFF).all() and (sig[:-1] != 0xFFFFFFFF).all()
+        assert np.abs(mh.estimated_jaccard(sig, i, j) - exact).mean() < 0.05
+    assert mh.oph_rounds(sh, 128) >= 1
+    same = mh.oph_signatures(mh.shingle([texts[0], texts[0].upper()]))
+    assert (same[0] == same[1]).all()
+
+
+def test_candidate_pairs_odd_rows_and_inactive_rows():
+    sig = np.random.default_rng(0).integers(0, 2**32 - 1, (6, 15), dtype=np.uint64).astype(np.uint32)  # odd width
+    sig[3] = sig[1]
+    sig[5] = sig[1]
+    for bands, rows in ((5, 3), (3, 4)):
+        i, j = mh.candidate_pairs(sig, bands, rows)
+        assert set(zip(i.tolist(), j.tolist())) == {(1, 3), (1, 5), (3, 5)}
+        i, j = mh.candidate_pairs(sig, bands, rows, active=np.array([True, True, True, False, True, True]))
+        assert set(zip(i.tolist(), j.tolist())) == {(1, 5)}
+    even = np.ascontiguousarray(sig[:, :12])  # even width and rows: the uint64-view path
+    i, j = mh.candidate_pairs(even, 3, 4)
+    assert set(zip(i.tolist(), j.tolist())) == {(1, 3), (1, 5), (3, 5)}
+
+
+def test_unicode_texts_tokenise_and_match():
+    sh = mh.shingle(["Café CRÈME brûlée", "café crème brûlée", "我们今天去公园 散步", "我们今天去公园 跑步"], ngram=5)
+    assert sh.of(0).tolist() == sh.of(1).tolist()  # accented letters are word characters, lowercased
+    assert sh.counts().tolist() == [1, 1, 1, 1] and sh.of(2).tolist() != sh.of(3).tolist()
+    base = "la niña comió una manzana roja y después caminó hasta la estación de trenes con su abuela querida"
+    near = base.replace("querida", "cariñosa")
+    words = base.split()
+    zh = ["我们 今天 早上 一起 去 公园 散步 然后 回家 吃饭 下午 看书 晚上 写字 最后 洗澡 睡觉 明天 再见 朋友 " + w
+          for w in words[:3]]
+    sh = mh.shingle([base, near, "otra frase completamente distinta sin relación alguna con las demás aquí", *zh])
+    i, j, sim, _ = near_pairs(sh, 128, 0.8)
+    found = set(zip(i.tolist(), j.tolist()))
+    assert (0, 1) in found and np.all(sim >= 0.8)
+    assert {(3, 4), (3, 5), (4, 5)} <= found  # Chinese rows sharing 20 space-separated words of 21
+    assert not any(2 in p for p in found)

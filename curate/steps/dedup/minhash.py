@@ -21,9 +21,11 @@ class MinHashDedup(Dedup):
     """Keep one record per cluster of texts whose word-n-gram Jaccard similarity is >= threshold_jaccard.
 
     Signatures have ``num_perm`` slots. The default sketch ``oph`` is one-permutation hashing with
-    optimal densification (Li et al. 2012; Shrivastava 2017): each shingle is hashed once, not once
-    per permutation, and each slot still agrees between two texts with probability equal to their
-    Jaccard; ``minhash`` computes classic k-permutation signatures (bench/dedup.py compares both). LSH bands are tuned for ``lsh_threshold_jaccard``
+    optimal densification (Li et al. 2012; Shrivastava 2017): each shingle is hashed in a few rounds
+    (enough that the mean text puts about 1.5 x num_perm items in its bins; Dahlgaard et al. 2017)
+    rather than once per permutation, so few bins are left to densify, and each slot still agrees
+    between two texts with probability equal to their Jaccard; ``minhash`` computes classic
+    k-permutation signatures (bench/dedup.py compares both). LSH bands are tuned for ``lsh_threshold_jaccard``
     (default threshold - 0.25), below the target, because banding at the target itself misses many
     true pairs on the S-curve (FACTS.md: recall 0.61 at 0.8). Every candidate pair is then verified
     with exact Jaccard on the shingle sets, and verified pairs are joined into clusters by union-find,
