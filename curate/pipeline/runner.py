@@ -803,7 +803,7 @@ def _format_line(rep: StepReport) -> str:
     removed = sum(rep.rejected.values())
     q = sum(rep.quarantined.values())
     reasons = ", ".join(f"{k} {v:,}" for k, v in rep.rejected.most_common(3))
-    parts = [f"{rep.step_id:<24} {rep.n_in:>10,} -> {rep.n_out:>10,}"]
+    parts = [f"{rep.step_id:<28} {rep.n_in:>10,} -> {rep.n_out:>10,}"]
     if rep.n_added:
         parts.append(f"+{rep.n_added:,} split")
     if removed:
