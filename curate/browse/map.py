@@ -60,6 +60,29 @@ def stratified_sample(df: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
     return df.filter(rank < (pl.len().over("cluster") * frac).ceil())
 
 
+def topic_anchors(df: pl.DataFrame, bins: int = 64) -> pl.DataFrame:
+    """Where each cluster's topic label goes: the centre of its densest grid cell, so the label sits on
+    the cluster's main blob even when one cluster spans two blobs (a median would fall between them)."""
+    labelled = df.filter(pl.col("topic").is_not_null())
+    if labelled.is_empty():
+        return pl.DataFrame(schema={"cluster": pl.Int64, "topic": pl.Utf8, "x": pl.Float64, "y": pl.Float64,
+                                    "n": pl.UInt32})
+
+    def cell(c: str) -> pl.Expr:
+        lo, hi = pl.col(c).min(), pl.col(c).max()
+        return ((pl.col(c) - lo) / (hi - lo + 1e-12) * bins).floor().cast(pl.Int32)
+
+    cells = (
+        labelled.with_columns(cell("x").alias("_gx"), cell("y").alias("_gy"))
+        .group_by("cluster", "topic", "_gx", "_gy")
+        .agg(pl.col("x").mean(), pl.col("y").mean(), pl.len().alias("_m"))
+    )
+    best = cells.sort(["_m", "_gx", "_gy"], descending=[True, False, False]).group_by(
+        "cluster", "topic", maintain_order=True).first()
+    sizes = labelled.group_by("cluster", "topic").agg(pl.len().alias("n"))
+    return best.join(sizes, on=["cluster", "topic"]).select("cluster", "topic", "x", "y", "n")
+
+
 def build_view(
     mapped: pl.DataFrame, color_by: str, seed: int = 0, max_points: int = MAX_POINTS, sample_points: int = SAMPLE_POINTS
 ) -> MapView:
@@ -74,13 +97,7 @@ def build_view(
         counts, xe, ye = np.histogram2d(x, y, bins=DENSITY_BINS)
         density = (counts.T, xe, ye)
         drawn = stratified_sample(df, min(sample_points, max_points), seed)
-    topics = (
-        df.filter(pl.col("topic").is_not_null())
-        .group_by("cluster", "topic")
-        .agg(pl.col("x").median(), pl.col("y").median(), pl.len().alias("n"))
-        .sort("n", descending=True)
-        .head(MAX_TOPIC_LABELS)
-    )
+    topics = topic_anchors(df).sort("n", descending=True).head(MAX_TOPIC_LABELS)
     return MapView(points=drawn.select("id", "x", "y", "group", "preview"), density=density, total=df.height, topics=topics)
 
 

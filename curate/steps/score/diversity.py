@@ -20,7 +20,8 @@ DUP_REASONS = ("exact_dup", "near_dup", "semantic_dup", "rouge_l_dup")
 
 
 def auto_k(n: int) -> int:
-    return int(min(256, max(8, round(math.sqrt(max(n, 1)) / 3))))
+    """Default k-means clusters: about sqrt(n)/2 (48 for 9K records, 256 from 262K on)."""
+    return int(min(256, max(8, round(math.sqrt(max(n, 1)) / 2))))
 
 
 def aligned_vectors(ctx: StepContext, ids: pl.Series) -> np.ndarray | None:
@@ -61,7 +62,7 @@ class DiversityScorer(GlobalStep):
     kind: ClassVar[str] = "score"
 
     class Params(StepParams):
-        clusters: int | None = Field(None, ge=2, description="k-means clusters; default round(sqrt(n)/3) in [8, 256].")
+        clusters: int | None = Field(None, ge=2, description="k-means clusters; default round(sqrt(n)/2) in [8, 256].")
         nn_sample: int = Field(5_000, ge=10, description="Records sampled per group for nn_dist.")
         vendi_sample: int = Field(1_000, ge=10, description="Records sampled per group for the Vendi score.")
         text_sample: int = Field(2_000, ge=10, description="Prompts sampled per group for distinct-n.")

@@ -38,7 +38,7 @@ class MapScorer(GlobalStep):
     kind: ClassVar[str] = "score"
 
     class Params(StepParams):
-        clusters: int | None = Field(None, ge=2, description="k-means clusters; default round(sqrt(n)/3) in [8, 256].")
+        clusters: int | None = Field(None, ge=2, description="k-means clusters; default round(sqrt(n)/2) in [8, 256].")
         method: Literal["kmeans", "hdbscan"] = Field("kmeans", description="Clustering method.")
         min_cluster_size: int = Field(50, ge=2, description="HDBSCAN minimum cluster size.")
         fit_sample: int = Field(50_000, ge=100, description="UMAP is fitted on at most this many points.")
