@@ -523,7 +523,7 @@ class Runner:
     def _run_step(self, i: int, step: Step, prev_fp: str) -> str:
         work = self._step_dir(i, step.id)
         prev = self._prev_kept(i)
-        fp = _digest({"prev": prev_fp, "step": step.fingerprint(), "dry_run": self.dry_run,
+        fp = _digest({"prev": prev_fp, "step": step.fingerprint(), "version": __version__, "dry_run": self.dry_run,
                       "labels": self.labels_digest})
         cached = self._cached(work, fp)
         if cached is not None:

@@ -164,6 +164,9 @@ class SentenceTransformerEmbedder(Embedder):
         path, _ = resolve_model_path(self.params.model)
         self._device = pick_device(self.params.device)
         self._precision = pick_precision(self.params.precision, self._device)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a "Loading weights" bar per model load
         try:
             model = SentenceTransformer(path, device=self._device)
         except Exception as e:
