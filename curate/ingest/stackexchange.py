@@ -5,8 +5,12 @@ attribute dict and is never kept as a tree node), so parsing memory is flat what
 Answers can come before or after their question, so with ``answer: accepted|top`` the file is
 read twice:
 
-* pass 1 keeps only integers: the question ids, each question's accepted answer id and its
-  best-scored answer ``(score, id)``; from those it fixes the chosen answer of every question;
+* pass 1 keeps only integers, appended to flat ``array('q')`` buffers (question id and accepted
+  answer id; answer id, parent id and score). At its end they are sorted once with numpy into
+  two id-sorted tables: the question ids with their chosen answer id, and the chosen answer ids
+  with their question id (about 24 bytes per question, 24 per answer while pass 1 runs); pass 2
+  looks ids up with ``np.searchsorted``. So memory is a few dozen bytes per post, with no
+  per-question Python objects;
 * pass 2 emits a pair as soon as both halves have been seen. Only the half that arrives first
   is held (the raw HTML of one post); when those held bodies pass ``buffer_mb`` they move to a
   temporary SQLite file, so memory stays bounded on a dump in any order.
@@ -36,11 +40,13 @@ import os
 import re
 import sqlite3
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Literal
 from xml.parsers import expat
 
+import numpy as np
 from pydantic import Field
 
 from curate.ingest.base import InputError, Quarantined, Reader, check_not_lfs, head_bytes, snippet
@@ -59,6 +65,8 @@ _POST_TYPES = {
     8: "privilege_wiki",
 }
 _TAG_ANGLE = re.compile(r"<([^<>]+)>")
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_NONE = _I64_MIN  # "no answer" in the int64 tables (ids are never this value: see _int64)
 
 
 class _Rejected(Exception):
@@ -84,6 +92,55 @@ def _int(v: str | None) -> int | None:
         return int(v)
     except ValueError:
         return None
+
+
+def _int64(v: str | None) -> int | None:
+    """An id as int64, or None when missing, not an integer or outside ``(-2**63, 2**63)``."""
+    n = _int(v)
+    return n if n is not None and _I64_MIN < n <= _I64_MAX else None
+
+
+def _score(v: str | None) -> int:
+    """A score for ranking answers: missing or unusable is 0; clamped to int64."""
+    n = _int(v) or 0
+    return min(max(n, _I64_MIN + 1), _I64_MAX)
+
+
+def _i64(buf: array[int]) -> np.ndarray:
+    """An ``array('q')`` viewed as numpy int64, without a copy (the view keeps the buffer alive)."""
+    return np.frombuffer(buf, dtype=np.int64) if len(buf) else np.empty(0, dtype=np.int64)
+
+
+class _Chosen:
+    """The chosen answer of every question: sorted unique question ids ``qids`` and, aligned to
+    them, ``answer`` (the chosen answer id or ``_NONE``) and ``dead`` (quarantined in pass 2 while
+    the chosen answer is still to come). 17 bytes per question, looked up by binary search.
+    """
+
+    def __init__(self, qids: np.ndarray, answer: np.ndarray) -> None:
+        self.qids = qids
+        self.answer = answer
+        self.dead = np.zeros(len(qids), dtype=bool)
+
+    @classmethod
+    def empty(cls) -> _Chosen:
+        return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+
+    def question(self, qid: int) -> int:
+        """Index of question ``qid`` in ``qids``, or -1."""
+        if not _I64_MIN < qid <= _I64_MAX:
+            return -1
+        i = int(self.qids.searchsorted(qid))
+        return i if i < len(self.qids) and int(self.qids[i]) == qid else -1
+
+    def has_answer(self, qid: int) -> bool:
+        i = self.question(qid)
+        return i >= 0 and int(self.answer[i]) != _NONE
+
+    def is_chosen(self, aid: int, parent: int) -> bool:
+        """Whether answer ``aid`` is the chosen answer of question ``parent``."""
+        i = self.question(parent)
+        return i >= 0 and int(self.answer[i]) == aid
 
 
 def iter_rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
@@ -245,53 +302,78 @@ class StackExchangeReader(Reader):
         return html_to_markdown(body) if self.params.markdown else body
 
     # -- pass 1 ---------------------------------------------------------------------------------
-    def _choose_answers(self, path: str) -> tuple[dict[int, int], set[int]]:
-        """Answer id -> question id for the answer chosen for each question, and the question ids."""
-        accepted: dict[int, int] = {}
-        best: dict[int, tuple[int, int]] = {}  # parent -> (score, -answer id): max is best, ties to older
-        accepted_seen: set[int] = set()  # questions whose accepted answer exists
-        early: dict[int, int] = {}  # answers seen before their question: answer id -> parent
-        questions: set[int] = set()
+    def _choose_answers(self, path: str) -> _Chosen:
+        """The chosen answer of every question, from the ids, parents, scores and accepted ids."""
+        q_id, q_acc = array("q"), array("q")  # every question row: id, AcceptedAnswerId or _NONE
+        a_id, a_parent, a_score = array("q"), array("q"), array("q")  # every answer row with a ParentId
         for _, a in iter_rows(path):
-            pid, ptype = _int(a.get("Id")), _int(a.get("PostTypeId"))
-            if pid is None or ptype is None:
+            ptype = _int(a.get("PostTypeId"))
+            if ptype != 1 and ptype != 2:
+                continue
+            pid = _int64(a.get("Id"))
+            if pid is None:
                 continue
             if ptype == 1:
-                questions.add(pid)
-                acc = _int(a.get("AcceptedAnswerId"))
-                if acc is not None:
-                    accepted[pid] = acc
-                    if early.get(acc) == pid:
-                        accepted_seen.add(pid)
-            elif ptype == 2:
-                parent = _int(a.get("ParentId"))
+                q_id.append(pid)
+                acc = _int64(a.get("AcceptedAnswerId"))
+                q_acc.append(_NONE if acc is None else acc)
+            else:
+                parent = _int64(a.get("ParentId"))
                 if parent is None:
                     continue
-                key = (_int(a.get("Score")) or 0, -pid)
-                if parent not in best or key > best[parent]:
-                    best[parent] = key
-                if parent in questions:
-                    if accepted.get(parent) == pid:
-                        accepted_seen.add(parent)
-                else:
-                    early[pid] = parent
-        chosen: dict[int, int] = {}
+                a_id.append(pid)
+                a_parent.append(parent)
+                a_score.append(_score(a.get("Score")))
+        qid_all, acc_all = _i64(q_id), _i64(q_acc)
+        del q_id, q_acc
+        qids = np.unique(qid_all)
+        if not len(qids):
+            return _Chosen.empty()
+        # accepted id per question: the last one given when a question row repeats
+        given = acc_all != _NONE
+        gq, ga = qid_all[given], acc_all[given]
+        del qid_all, acc_all, given
+        order = np.argsort(gq, kind="stable")
+        gq, ga = gq[order], ga[order]
+        last = np.ones(len(gq), dtype=bool)
+        last[:-1] = gq[1:] != gq[:-1]
+        accepted = np.full(len(qids), _NONE, dtype=np.int64)
+        accepted[np.searchsorted(qids, gq[last])] = ga[last]
+        del gq, ga, order, last
+
+        ans, par, sc = _i64(a_id), _i64(a_parent), _i64(a_score)
+        del a_id, a_parent, a_score
+        # an accepted answer counts only if an answer row with that id names the question as parent
+        pos = np.searchsorted(qids, par)
+        pos[pos == len(qids)] = 0
+        known = qids[pos] == par
+        accepted_seen = np.zeros(len(qids), dtype=bool)
+        accepted_seen[pos[known & (accepted[pos] == ans)]] = True
+        # best answer per question: highest score, ties to the lower (older) id
+        best = np.full(len(qids), _NONE, dtype=np.int64)
+        if known.any():
+            ans, par, sc, pos = ans[known], par[known], sc[known], pos[known]
+            # scores are clamped to (-2**63, 2**63), so -sc cannot overflow
+            order = np.lexsort((ans, -sc, par))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = par[order][1:] != par[order][:-1]
+            best[pos[order[first]]] = ans[order[first]]
+        del ans, par, sc, pos, known
+
         mode, fallback = self.params.answer, self.params.fallback_top
-        for q in questions:
-            if mode == "accepted" and q in accepted_seen:
-                chosen[accepted[q]] = q
-            elif (mode == "top" or fallback) and q in best:
-                chosen[-best[q][1]] = q
-        return chosen, questions
+        chosen = np.full(len(qids), _NONE, dtype=np.int64)
+        if mode == "top" or fallback:
+            chosen[:] = best
+        if mode == "accepted":
+            chosen[accepted_seen] = accepted[accepted_seen]
+        return _Chosen(qids, chosen)
 
     # -- pass 2 ---------------------------------------------------------------------------------
     def records(self, path: str, source: str) -> Iterator[dict[str, Any] | Quarantined]:
         site = self.params.site or os.path.basename(os.path.dirname(os.path.abspath(path))) or None
         need_answer = self.params.answer != "none"
-        chosen, questions = self._choose_answers(path) if need_answer else ({}, set())
-        answer_of = {q: a for a, q in chosen.items()}
+        chosen = self._choose_answers(path) if need_answer else _Chosen.empty()
         held = _HeldBodies(self.params.buffer_mb << 20)
-        dead: set[int] = set()  # quarantined questions whose chosen answer is still to come
 
         def quarantine(record: int, line: int | None, reason: str, msg: str, raw: Any) -> Quarantined:
             return Quarantined(source, path, record, reason, f"{reason}: {msg}", snippet(raw), line)
@@ -335,9 +417,10 @@ class StackExchangeReader(Reader):
                     title, body = a.get("Title"), a.get("Body")
                     if not title or not title.strip() or not body or not body.strip():
                         missing = "Title" if not title or not title.strip() else "Body"
-                        if pid in answer_of:
+                        qi = chosen.question(pid)
+                        if qi >= 0 and int(chosen.answer[qi]) != _NONE:
                             if held.pop(f"a{pid}") is None:
-                                dead.add(pid)
+                                chosen.dead[qi] = True
                             else:
                                 self._skip("answer_of_quarantined")
                         yield quarantine(pid, line, "malformed_row", f"question {pid} has no {missing}", a)
@@ -359,7 +442,7 @@ class StackExchangeReader(Reader):
                     }
                     if not need_answer:
                         yield emit(q, None)
-                    elif pid not in answer_of:
+                    elif not chosen.has_answer(pid):
                         yield quarantine(pid, line, "no_answer", f"question {pid} has no answer to pair with", a)
                     else:
                         ans = held.pop(f"a{pid}")
@@ -373,10 +456,11 @@ class StackExchangeReader(Reader):
                         self._skip("answer_malformed")
                     elif not need_answer:
                         self._skip("answer_not_used")
-                    elif chosen.get(pid) == parent and parent in dead:
-                        dead.discard(parent)
-                        self._skip("answer_of_quarantined")
-                    elif chosen.get(pid) == parent:
+                    elif (qi := chosen.question(parent)) >= 0 and int(chosen.answer[qi]) == pid:
+                        if chosen.dead[qi]:
+                            chosen.dead[qi] = False
+                            self._skip("answer_of_quarantined")
+                            continue
                         ans = {"id": pid, "body": a.get("Body") or "", "score": _int(a.get("Score"))}
                         q2 = held.pop(f"q{parent}")
                         if q2 is None:
@@ -384,7 +468,7 @@ class StackExchangeReader(Reader):
                         else:
                             yield emit(q2, ans)
                     else:
-                        self._skip("answer_not_chosen" if parent in questions else "answer_unmatched")
+                        self._skip("answer_not_chosen" if qi >= 0 else "answer_unmatched")
                 else:
                     self._skip(_POST_TYPES.get(ptype, "post_type_other"))
             # Only reachable if the file changed between the passes; still accounted.

@@ -184,3 +184,61 @@ def test_real_dumps_exact_balanced_counts(shared_data, name, rows, ingested, no_
             assert meta["answer_id"] == truth["accepted"][q] and meta["answer_accepted"]
         assert "<p>" not in r["turns"][0]["content"] and "<p>" not in r["turns"][1]["content"]
     assert len({r["id"] for r in recs}) == len(recs)
+
+
+def _posts(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "site" / "Posts.xml"
+    path.parent.mkdir()
+    body = 'Body="&lt;p&gt;text&lt;/p&gt;"'
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n'
+                    + "".join(f"  <row {r.replace('BODY', body)} />\n" for r in rows) + "</posts>\n")
+    return path
+
+
+CHOICE_ROWS = [
+    'Id="5" PostTypeId="2" ParentId="4" Score="1" BODY',  # accepted, arrives before its question
+    'Id="4" PostTypeId="1" AcceptedAnswerId="5" Title="t4" BODY',
+    'Id="6" PostTypeId="2" ParentId="4" Score="9" BODY',
+    'Id="1" PostTypeId="1" AcceptedAnswerId="99" Title="t1" BODY',  # accepted answer absent
+    'Id="3" PostTypeId="2" ParentId="1" Score="2" BODY',  # tie on score 2: the older id (2) wins
+    'Id="2" PostTypeId="2" ParentId="1" Score="2" BODY',
+    'Id="7" PostTypeId="2" ParentId="1" BODY',  # no score counts as 0
+    'Id="8" PostTypeId="1" AcceptedAnswerId="6" Title="t8" BODY',  # accepted id belongs to question 4
+    'Id="9" PostTypeId="2" ParentId="8" Score="-3" BODY',
+    'Id="10" PostTypeId="1" Title="t10" BODY',  # no answers
+    'Id="11" PostTypeId="2" ParentId="77" Score="50" BODY',  # its question is absent
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "pairs"),
+    [
+        ({}, {1: 2, 4: 5, 8: 9}),
+        ({"fallback_top": False}, {4: 5}),
+        ({"answer": "top"}, {1: 2, 4: 6, 8: 9}),
+    ],
+)
+def test_answer_choice_in_any_order(tmp_path, params, pairs):
+    path = _posts(tmp_path, CHOICE_ROWS)
+    reader, stats, rows, quarantined = read(path, **params)
+    got = {r["provenance"]["record"]: json.loads(r["meta"])["answer_id"] for r in rows}
+    assert got == pairs
+    assert sorted(q.record for q in quarantined) == sorted({1, 4, 8, 10} - set(pairs))
+    assert {q.reason for q in quarantined} <= {"no_answer"}
+    sk = skipped(reader)
+    assert sk["answer_paired"] == len(pairs) and sk["answer_unmatched"] == 1
+    assert sk["answer_not_chosen"] == 6 - len(pairs)
+    assert reader.report_extra["rows"] == len(CHOICE_ROWS) == stats.read + sum(sk.values())
+
+
+def test_pass_one_keeps_compact_int64_tables(tmp_path):
+    import numpy as np
+
+    path = _posts(tmp_path, CHOICE_ROWS)
+    reader = StackExchangeReader.from_params()
+    chosen = reader._choose_answers(str(path))
+    assert chosen.qids.dtype == chosen.answer.dtype == np.int64
+    assert chosen.qids.tolist() == [1, 4, 8, 10]
+    assert chosen.has_answer(1) and not chosen.has_answer(10) and not chosen.has_answer(77)
+    assert chosen.is_chosen(5, 4) and not chosen.is_chosen(6, 4) and not chosen.is_chosen(5, 1 << 70)
+    assert chosen.qids.nbytes + chosen.answer.nbytes + chosen.dead.nbytes == 17 * 4
