@@ -129,27 +129,84 @@ def shard_name(split: str, i: int, n: int) -> str:
     return f"data/{split}-{i:05d}-of-{n:05d}.parquet"
 
 
-def write_shards(
-    folder: Path, split: str, frame: pl.DataFrame, schema: pa.Schema, shard_rows: int, first_file: list[bool]
-) -> SplitFiles:
-    """Write one split as ``ceil(rows / shard_rows)`` Parquet shards (one empty shard for 0 rows)."""
-    import pyarrow.parquet as pq
+ROW_GROUP_ROWS = 16_384  # rows buffered per split before a row group is written
 
-    if shard_rows < 1:
-        raise ConfigError(f"shard_rows must be >= 1, got {shard_rows}")
-    n = max(1, -(-frame.height // shard_rows))
-    (folder / "data").mkdir(exist_ok=True)
-    files, size = [], 0
-    for i in range(n):
-        part = to_arrow(frame.slice(i * shard_rows, shard_rows), schema)
-        rel = shard_name(split, i, n)
-        pq.write_table(part, folder / rel, compression="zstd")
-        files.append(rel)
-        size += part.nbytes
-        if first_file[0]:
-            first_file[0] = False
+
+class ShardWriter:
+    """Write one split's shards as rows arrive: ``shard_rows`` rows per file, named at :meth:`close`.
+
+    Rows go to ``data/{split}-{i:05d}.inprogress.parquet`` files through a pyarrow ParquetWriter; once
+    the split is complete the shard count is known and each file is renamed to
+    ``{split}-{i:05d}-of-{n:05d}.parquet`` (one empty shard when the split has no rows).
+    """
+
+    def __init__(self, folder: Path, split: str, schema: pa.Schema, shard_rows: int, first_file: list[bool]) -> None:
+        if shard_rows < 1:
+            raise ConfigError(f"shard_rows must be >= 1, got {shard_rows}")
+        self.folder, self.split, self.schema, self.shard_rows = folder, split, schema, shard_rows
+        self.first_file = first_file
+        (folder / "data").mkdir(exist_ok=True)
+        self.parts: list[Path] = []
+        self.writer: Any = None
+        self.in_shard = 0  # rows in the open shard, written or pending
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.rows = 0
+        self.num_bytes = 0
+
+    def _open(self) -> None:
+        import pyarrow.parquet as pq
+
+        path = self.folder / "data" / f"{self.split}-{len(self.parts):05d}.inprogress.parquet"
+        self.parts.append(path)
+        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        self.in_shard = 0
+
+    def _flush(self) -> None:
+        if self.pending_rows:
+            table = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
+            self.writer.write_table(table, row_group_size=max(self.pending_rows, 1))
+            self.num_bytes += table.nbytes
+        self.pending, self.pending_rows = [], 0
+
+    def _close_shard(self) -> None:
+        self._flush()
+        self.writer.close()
+        self.writer = None
+        if self.first_file[0]:
+            self.first_file[0] = False
             pause_for_tests()
-    return SplitFiles(split, frame.height, files, size)
+
+    def write(self, table: pa.Table) -> None:
+        """Append rows (already in ``schema``)."""
+        off = 0
+        while off < table.num_rows:
+            if self.writer is None:
+                self._open()
+            take = min(self.shard_rows - self.in_shard, table.num_rows - off)
+            self.pending.append(table.slice(off, take))
+            self.pending_rows += take
+            self.in_shard += take
+            self.rows += take
+            off += take
+            if self.in_shard == self.shard_rows:
+                self._close_shard()
+            elif self.pending_rows >= ROW_GROUP_ROWS:
+                self._flush()
+
+    def close(self) -> SplitFiles:
+        """Finish the split and give its shards their final names."""
+        if self.writer is None and not self.parts:
+            self._open()  # a split with no rows still gets one (empty) shard
+        if self.writer is not None:
+            self._close_shard()
+        n = len(self.parts)
+        files = []
+        for i, part in enumerate(self.parts):
+            rel = shard_name(self.split, i, n)
+            part.rename(self.folder / rel)
+            files.append(rel)
+        return SplitFiles(self.split, self.rows, files, self.num_bytes)
 
 
 # ---------------------------------------------------------------------------------------------- publishing

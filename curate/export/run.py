@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,14 @@ from curate.export.hub import (
     DEFAULT_SHARD_ROWS,
     HubTarget,
     KeepScores,
+    ShardWriter,
     SplitFiles,
     arrow_schema,
     features_yaml,
     hub_frame,
     language_column,
     score_columns,
-    write_shards,
+    to_arrow,
 )
 from curate.export.licenses import summarize
 from curate.export.splits import SplitSpec, assign_splits, parse_splits
@@ -38,6 +39,7 @@ from curate.rundir import RunDir, RunDirError
 from curate.schema import COLUMNS, SchemaError, validate_record
 
 EXPORT_VERSION = 1
+BATCH_ROWS = 16_384  # records read, validated and converted at a time by the hub export
 
 
 @dataclass
@@ -124,14 +126,27 @@ class ExportResult:
         return line
 
 
-def check_records(frame: pl.DataFrame) -> None:
-    """Every exported record must follow the conversation schema, and ids must be unique."""
-    missing = [c for c in COLUMNS if c not in frame.columns]
+def check_columns(columns: Sequence[str]) -> None:
+    missing = [c for c in COLUMNS if c not in columns]
     if missing:
         raise CurateError(f"the kept records lack schema columns {missing}; is this a curate run directory?")
-    dup = frame.filter(pl.col("id").is_duplicated())["id"].unique().head(5).to_list()
+
+
+def check_ids(ids: pl.DataFrame) -> None:
+    dup = ids.filter(pl.col("id").is_duplicated())["id"].unique().head(5).to_list()
     if dup:
         raise CurateError(f"the kept records repeat ids (e.g. {dup}); the run directory is corrupt")
+
+
+def check_records(frame: pl.DataFrame) -> None:
+    """Every exported record must follow the conversation schema, and ids must be unique."""
+    check_columns(frame.columns)
+    check_ids(frame.select("id"))
+    validate_batch(frame)
+
+
+def validate_batch(frame: pl.DataFrame) -> None:
+    """Each record of ``frame`` must follow the conversation schema (checked one record at a time)."""
     bad: list[str] = []
     for row in frame.select("id", "source", "turns", "provenance").iter_rows(named=True):
         try:
@@ -187,8 +202,44 @@ def _write_trainer_split(
     return SplitFiles(split, rows, [rel], size), per_source, skipped
 
 
+def _batches(records: Path | pl.DataFrame, schema: pl.Schema) -> Iterator[pl.DataFrame]:
+    """The records ``BATCH_ROWS`` at a time: record batches of the Parquet file, or slices of a frame."""
+    if isinstance(records, pl.DataFrame):
+        yield from records.iter_slices(BATCH_ROWS)
+        return
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(records) as pf:
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+            df = pl.from_arrow(batch)
+            assert isinstance(df, pl.DataFrame)
+            yield df if df.schema == schema else df.cast(schema)
+
+
+def _write_hub_splits(
+    folder: Path, records: Path | pl.DataFrame, schema: pl.Schema, assignment: pl.DataFrame,
+    opts: ExportOptions, scores: Sequence[str], lang_col: str | None, out_schema: Any, first_file: list[bool],
+) -> tuple[list[SplitFiles], dict[str, int]]:
+    """Stream the records into each split's shards; returns the splits' files and the language counts."""
+    writers = {name: ShardWriter(folder, name, out_schema, opts.shard_rows, first_file) for name in opts.splits.names}
+    split_of = assignment.select("id", "split")
+    languages: Counter[str] = Counter()
+    for batch in _batches(records, schema):
+        validate_batch(batch)
+        labelled = batch.join(split_of, on="id", how="left", maintain_order="left")
+        table = hub_frame(labelled, scores, lang_col)
+        for lang, n in table.group_by("language").len().drop_nulls("language").iter_rows():
+            languages[str(lang)] += int(n)
+        labels = labelled["split"]
+        for name, writer in writers.items():
+            part = table.filter(labels == name)
+            if part.height:
+                writer.write(to_arrow(part, out_schema))
+    return [w.close() for w in writers.values()], dict(languages)
+
+
 def export_records(
-    records: pl.LazyFrame | pl.DataFrame,
+    records: pl.LazyFrame | pl.DataFrame | Path,
     out_dir: str | Path,
     opts: ExportOptions,
     run: RunInfo,
@@ -204,13 +255,34 @@ def export_records(
     out = Path(out_dir)
     check_target(out.absolute(), opts.overwrite)
     lic = summarize(run.spec.get("sources", []), opts.licenses)
-    frame = records.collect() if isinstance(records, pl.LazyFrame) else records
-    check_records(frame)
-    if frame.height == 0:
-        raise CurateError("the run kept no records; there is nothing to export")
+    if isinstance(records, pl.LazyFrame):
+        records = records.collect()
     seed = int(opts.seed if opts.seed is not None else run.spec.get("seed", 0) or 0)
-    assignment = assign_splits(frame.select("id", "source"), opts.splits, seed)
-    ordered = assignment.select("id", "split").join(frame, on="id", how="left", maintain_order="left")
+    frame: pl.DataFrame | None = None
+    ordered: pl.DataFrame | None = None
+    if opts.fmt == "hub":
+        # The hub export streams: only ids and sources are held for the split; the records are
+        # read, validated and written a batch at a time.
+        if isinstance(records, Path):
+            schema = pl.scan_parquet(records).collect_schema()
+            check_columns(list(schema))
+            ids = pl.scan_parquet(records).select("id", "source").collect()
+        else:
+            schema = records.schema
+            check_columns(records.columns)
+            ids = records.select("id", "source")
+        check_ids(ids)
+    else:
+        frame = pl.read_parquet(records) if isinstance(records, Path) else records
+        check_records(frame)
+        schema = frame.schema
+        ids = frame.select("id", "source")
+    n_kept = ids.height
+    if n_kept == 0:
+        raise CurateError("the run kept no records; there is nothing to export")
+    assignment = assign_splits(ids, opts.splits, seed)
+    if frame is not None:
+        ordered = assignment.select("id", "split").join(frame, on="id", how="left", maintain_order="left")
 
     split_files: list[SplitFiles] = []
     by_source: dict[str, dict[str, int]] = {}
@@ -218,24 +290,23 @@ def export_records(
     languages: dict[str, int] = {}
     score_types: dict[str, str] = {}
     features = None
-    lang_col = language_column(frame.columns)
+    lang_col = language_column(list(schema))
     first_file = [True]
     with atomic_output_dir(out, opts.overwrite) as tmp:
         if opts.fmt == "hub":
-            scores = score_columns(frame.schema, opts.keep_scores)
-            table = hub_frame(ordered, scores, lang_col)
-            schema = arrow_schema(table)
-            features = features_yaml(schema)
+            scores = score_columns(schema, opts.keep_scores)
+            out_schema = arrow_schema(hub_frame(pl.DataFrame(schema=schema), scores, lang_col))
+            features = features_yaml(out_schema)
             score_types = {f["name"]: f["dtype"] for f in features if f["name"] in scores}
-            for name in opts.splits.names:
-                part = table.filter(ordered["split"] == name)
-                split_files.append(write_shards(tmp, name, part, schema, opts.shard_rows, first_file))
-            counts = ordered.group_by("source", "split").len()
+            assert not isinstance(records, pl.LazyFrame)
+            split_files, languages = _write_hub_splits(
+                tmp, records, schema, assignment, opts, scores, lang_col, out_schema, first_file
+            )
+            counts = assignment.group_by("source", "split").len()
             for src, split, n in counts.iter_rows():
                 by_source.setdefault(src, {})[split] = n
-            lang_counts = table.group_by("language").len().drop_nulls("language")
-            languages = {str(k): int(v) for k, v in lang_counts.iter_rows()}
         else:
+            assert frame is not None and ordered is not None
             with (tmp / "skipped.jsonl").open("wb") as skipped_fh:
                 for name in opts.splits.names:
                     part = ordered.filter(pl.col("split") == name)
@@ -265,8 +336,8 @@ def export_records(
             licenses=lic,
             splits=split_files,
             exported_by_source=by_source,
-            n_kept=frame.height,
-            kept_by_source={str(k): int(v) for k, v in frame.group_by("source").len().iter_rows()},
+            n_kept=n_kept,
+            kept_by_source={str(k): int(v) for k, v in ids.group_by("source").len().iter_rows()},
             fmt=opts.fmt,
             template=opts.template,
             seed=seed,
@@ -290,7 +361,7 @@ def export_records(
             "seed": seed,
             "splits_requested": opts.splits.as_text(),
             "splits": {s.name: {"rows": s.rows, "files": s.files} for s in split_files},
-            "n_kept": frame.height,
+            "n_kept": n_kept,
             "n_exported": sum(s.rows for s in split_files),
             "skipped": dict(skipped),
             "language_column": lang_col,
@@ -298,7 +369,7 @@ def export_records(
             "licenses": {p.source: p.info.license for p in lic.per_source},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    result = ExportResult(out.absolute(), opts.fmt, split_files, dict(skipped), frame.height)
+    result = ExportResult(out.absolute(), opts.fmt, split_files, dict(skipped), n_kept)
     if hub is not None:
         from curate.export.hub import push_folder
 
@@ -323,4 +394,4 @@ def export_run(run_dir: str | Path, out_dir: str | Path, opts: ExportOptions, **
     run_path = rd.path.absolute()
     if out == run_path or out in run_path.parents:
         raise ConfigError(f"{out}: the export folder would replace the run directory {run_path}; choose another")
-    return export_records(rd.final(), out, opts, run, **kw)
+    return export_records(rd.final_path(), out, opts, run, **kw)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from curate.errors import ConfigError, CurateError
@@ -139,3 +140,26 @@ def test_invalid_records_are_refused(run_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(CurateError, match="unknown_role"):
         _export(run_dir, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_streamed_export_keeps_every_records_split(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches smaller than the set and than a shard: same split per record as assign_splits over all."""
+    import curate.export.run as export_run_mod
+    from curate.export.splits import assign_splits, parse_splits
+    from curate.rundir import RunDir
+
+    monkeypatch.setattr(export_run_mod, "BATCH_ROWS", 3)
+    out = tmp_path / "ds"
+    splits = "train=0.5,validation=0.25,test=0.25"
+    res = export_run(run_dir, out, ExportOptions(splits=parse_splits(splits), shard_rows=2))
+    kept = RunDir(run_dir).final().collect()
+    want = dict(assign_splits(kept.select("id", "source"), parse_splits(splits), 7).select("id", "split").iter_rows())
+    got: dict[str, str] = {}
+    for s in res.splits:
+        assert len(s.files) == max(1, -(-s.rows // 2))
+        for i, rel in enumerate(s.files):
+            assert rel == f"data/{s.name}-{i:05d}-of-{len(s.files):05d}.parquet"
+            for rid in pq.read_table(out / rel)["id"].to_pylist():
+                got[rid] = s.name
+    assert got == want
+    assert sorted(p.name for p in (out / "data").iterdir()) == sorted(Path(f).name for s in res.splits for f in s.files)
