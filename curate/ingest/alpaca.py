@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from curate.ingest.base import Parsed, Reader, RecordError, require
+from curate.ingest.base import Parsed, RecordError, RecordReader, require
 from curate.pipeline.registry import register
 from curate.steps.base import StepParams
 
@@ -77,7 +77,7 @@ def system_turns(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 @register("read.alpaca")
-class AlpacaReader(Reader):
+class AlpacaReader(RecordReader):
     """Read Alpaca ``{instruction, input, output}`` records into user/assistant conversations.
 
     The user turn is the instruction, plus a blank line and the input unless the input is a

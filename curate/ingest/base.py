@@ -15,6 +15,7 @@ import io
 import json
 import lzma
 import os
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -467,7 +468,12 @@ def guess_format(obj: Any) -> str | None:
 
 
 class Reader(Step):
-    """Base of all readers. Subclasses set ``format`` and implement ``parse`` or ``records``."""
+    """Base of all readers. Subclasses set ``format`` and implement ``records``.
+
+    Most readers subclass :class:`RecordReader` and implement only ``parse``; readers whose
+    conversations span several raw records (message trees, question/answer pairs) implement
+    ``records`` themselves.
+    """
 
     kind: ClassVar[str] = "read"
     format: ClassVar[str] = ""
@@ -477,11 +483,6 @@ class Reader(Step):
 
     class Params(StepParams):
         pass
-
-    # -- to implement --------------------------------------------------------------------------
-    def parse(self, obj: Any) -> Parsed | list[Parsed]:
-        """Turn one raw record into one or more conversations. Raise RecordError for a bad record."""
-        raise NotImplementedError(f"{type(self).__name__} must implement parse() or records()")
 
     def raw_records(self, path: str) -> Iterator[RawRecord]:
         """Raw records of one file. JSON family by default; XML or Parquet readers override it."""
@@ -499,7 +500,22 @@ class Reader(Step):
             )
         return iter_json_records(path, self.records_key)
 
-    # -- shared machinery ---------------------------------------------------------------------------
+    @abstractmethod
+    def records(self, path: str, source: str) -> Iterator[dict[str, Any] | Quarantined]:
+        """Rows in the conversation schema (as dicts) or Quarantined entries for one file."""
+
+
+class RecordReader(Reader):
+    """A reader whose raw records each become one or more conversations: implement ``parse``.
+
+    The shared machinery here turns ``raw_records`` into schema rows: ids, validation, quarantine with
+    a stable reason, and a loud error when a file's first records all look like another format.
+    """
+
+    @abstractmethod
+    def parse(self, obj: Any) -> Parsed | list[Parsed]:
+        """Turn one raw record into one or more conversations. Raise RecordError for a bad record."""
+
     def records(self, path: str, source: str) -> Iterator[dict[str, Any] | Quarantined]:
         """Rows in the conversation schema (as dicts) or Quarantined entries for one file."""
         ok = 0

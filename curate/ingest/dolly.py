@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from curate.ingest.alpaca import join_prompt, optional_str, prompt_text
-from curate.ingest.base import Parsed, Reader, require
+from curate.ingest.base import Parsed, RecordReader, require
 from curate.pipeline.registry import register
 from curate.steps.base import StepParams
 
@@ -13,7 +13,7 @@ _KNOWN = frozenset({"instruction", "context", "response", "category"})
 
 
 @register("read.dolly")
-class DollyReader(Reader):
+class DollyReader(RecordReader):
     """Read Dolly records: the context joins the instruction like Alpaca's input; subset = category.
 
     Reasons: empty_prompt, missing_field, wrong_type, plus the container reasons json_decode,

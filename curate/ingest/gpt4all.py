@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from curate.ingest.alpaca import optional_str, prompt_text
-from curate.ingest.base import Parsed, RawRecord, Reader, require
+from curate.ingest.base import Parsed, RawRecord, RecordReader, require
 from curate.ingest.tabular import tabular_or_json_records
 from curate.pipeline.registry import register
 from curate.steps.base import StepParams
@@ -15,7 +15,7 @@ _KNOWN = frozenset({"prompt", "response", "source"})
 
 
 @register("read.gpt4all")
-class GPT4AllReader(Reader):
+class GPT4AllReader(RecordReader):
     """Read GPT4All ``{prompt, response, source}`` rows into one user/assistant exchange each.
 
     ``subset`` is the row's ``source`` (the upstream collection, e.g. a P3 or StackOverflow dump);

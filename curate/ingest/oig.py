@@ -17,8 +17,8 @@ from curate.ingest.base import (
     Parsed,
     Quarantined,
     RawRecord,
-    Reader,
     RecordError,
+    RecordReader,
     base_name,
     check_not_lfs,
     head_bytes,
@@ -42,7 +42,7 @@ def file_subset(path: str) -> str:
 
 
 @register("read.oig")
-class OIGReader(Reader):
+class OIGReader(RecordReader):
     """Read OIG ``text`` dialogues, splitting turns at user/assistant labels at line starts.
 
     A label counts only at the start of the text or of a line, so ``<bot>:`` quoted inside a

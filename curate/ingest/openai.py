@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from curate.ingest.base import Parsed, Reader, RecordError, require
+from curate.ingest.base import Parsed, RecordError, RecordReader, require
 from curate.pipeline.registry import register
 from curate.steps.base import StepParams
 
@@ -31,7 +31,7 @@ PART_SEPARATOR = "\n"
 
 
 @register("read.openai")
-class OpenAIReader(Reader):
+class OpenAIReader(RecordReader):
     """Read OpenAI-style ``messages`` lists; text parts are joined, other parts are refused.
 
     Roles user/assistant/system/tool map to themselves, ``developer`` -> system, ``function`` ->

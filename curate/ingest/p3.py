@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from curate.ingest.base import Parsed, Quarantined, RawRecord, Reader, RecordError, require
+from curate.ingest.base import Parsed, Quarantined, RawRecord, RecordError, RecordReader, require
 from curate.ingest.oig import file_subset
 from curate.ingest.tabular import tabular_or_json_records
 from curate.pipeline.registry import register
@@ -38,7 +38,7 @@ def p3_subset(path: str) -> str | None:
 
 
 @register("read.p3")
-class P3Reader(Reader):
+class P3Reader(RecordReader):
     """Read P3 prompted examples into one user/assistant exchange each.
 
     Texts are stripped of the surrounding whitespace that T5-style templating leaves. Subset is

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from curate.ingest.alpaca import system_turns
-from curate.ingest.base import Parsed, Reader, RecordError, require
+from curate.ingest.base import Parsed, RecordError, RecordReader, require
 from curate.pipeline.registry import register
 from curate.steps.base import StepParams
 
@@ -55,7 +55,7 @@ def sharegpt_turn(msg: Any, where: str) -> dict[str, Any]:
 
 
 @register("read.sharegpt")
-class ShareGPTReader(Reader):
+class ShareGPTReader(RecordReader):
     """Read ShareGPT ``conversations`` lists into turns with an explicit role map.
 
     human/user -> user; gpt/chatgpt/bard/bing/assistant/model -> assistant; system -> system;
