@@ -6,34 +6,21 @@ import gzip
 import json
 from pathlib import Path
 
-import polars as pl
 import pytest
 import zstandard
 
 from curate.ingest.alpaca import AlpacaReader
-from curate.ingest.base import InputError, Quarantined, ReadStats, read_batches
+from curate.ingest.base import InputError, Quarantined
 from curate.pipeline.registry import get_step
 from curate.schema import record_id
+
+from ._helpers import convs, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "alpaca" / "tiny.jsonl"
 
 
-def read_all(reader, paths, source="tiny"):
-    stats, quarantined = ReadStats(), []
-    batches = list(
-        read_batches(reader, [str(p) for p in paths], source, stats=stats, on_quarantine=quarantined.append)
-    )
-    df = pl.concat(batches) if batches else pl.DataFrame()
-    assert stats.read == stats.ingested + stats.quarantined == len(df) + len(quarantined)
-    return df, quarantined, stats
-
-
 def q_of(quarantined: list[Quarantined]) -> list[tuple[int, int | None, str]]:
     return [(q.record, q.line, q.reason) for q in quarantined]
-
-
-def convs(df: pl.DataFrame) -> list[list[tuple[str, str]]]:
-    return [[(t["role"], t["content"]) for t in turns] for turns in df["turns"].to_list()]
 
 
 def test_registered():

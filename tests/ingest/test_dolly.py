@@ -5,23 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
-
-from curate.ingest.base import ReadStats, read_batches
 from curate.ingest.dolly import DollyReader
 from curate.schema import record_id
 
+from ._helpers import read_all
+
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dolly" / "tiny.jsonl"
-
-
-def read_all(reader, paths, source="tiny"):
-    stats, quarantined = ReadStats(), []
-    batches = list(
-        read_batches(reader, [str(p) for p in paths], source, stats=stats, on_quarantine=quarantined.append)
-    )
-    df = pl.concat(batches) if batches else pl.DataFrame()
-    assert stats.read == stats.ingested + stats.quarantined == len(df) + len(quarantined)
-    return df, quarantined, stats
 
 
 def test_fixture_turns_subset_meta_and_quarantine():

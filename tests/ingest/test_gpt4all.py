@@ -5,30 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.ingest.base import InputError, ReadStats, read_batches
+from curate.ingest.base import InputError
 from curate.ingest.gpt4all import GPT4AllReader
 from curate.schema import record_id
 
+from ._helpers import convs, read_all
+
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "gpt4all" / "tiny.jsonl"
-
-
-def read_all(reader, paths, source="tiny"):
-    stats, quarantined = ReadStats(), []
-    batches = list(
-        read_batches(reader, [str(p) for p in paths], source, stats=stats, on_quarantine=quarantined.append)
-    )
-    df = pl.concat(batches) if batches else pl.DataFrame()
-    assert stats.read == stats.ingested + stats.quarantined == len(df) + len(quarantined)
-    return df, quarantined, stats
-
-
-def convs(df):
-    return [[(t["role"], t["content"]) for t in c] for c in df["turns"].to_list()]
 
 
 def test_fixture_jsonl():

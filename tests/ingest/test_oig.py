@@ -5,33 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from curate.ingest.base import InputError, ReadStats, read_batches
+from curate.ingest.base import InputError
 from curate.ingest.oig import OIGReader
 from curate.pipeline.spec import SpecError, build_plan
 from curate.schema import record_id
+
+from ._helpers import convs, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "oig" / "tiny.jsonl"
 JOKES_JSONL = "togethercomputer__together-python__unified_joke_explanations@526466e3.jsonl"
 JOKES_WRAPPED = "togethercomputer__together-python__examples__jokes_dataset@81f238bb.json"
 ROSEY = {"assistant_labels": ["<bot>:", "Rosey:"]}
-
-
-def read_all(reader, paths, source="tiny"):
-    stats, quarantined = ReadStats(), []
-    batches = list(
-        read_batches(reader, [str(p) for p in paths], source, stats=stats, on_quarantine=quarantined.append)
-    )
-    df = pl.concat(batches) if batches else pl.DataFrame()
-    assert stats.read == stats.ingested + stats.quarantined == len(df) + len(quarantined)
-    return df, quarantined, stats
-
-
-def convs(df):
-    return [[(t["role"], t["content"]) for t in c] for c in df["turns"].to_list()]
 
 
 def test_fixture_default_labels():

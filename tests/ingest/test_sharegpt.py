@@ -9,29 +9,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curate.ingest.base import InputError, ReadStats, RecordError, read_batches
+from curate.ingest.base import InputError, RecordError
 from curate.ingest.sharegpt import ShareGPTReader
 from curate.schema import record_id
 
+from ._helpers import convs, metas, read_all
+
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sharegpt" / "tiny.jsonl"
-
-
-def read_all(reader, paths, source="tiny"):
-    stats, quarantined = ReadStats(), []
-    batches = list(
-        read_batches(reader, [str(p) for p in paths], source, stats=stats, on_quarantine=quarantined.append)
-    )
-    df = pl.concat(batches) if batches else pl.DataFrame()
-    assert stats.read == stats.ingested + stats.quarantined == len(df) + len(quarantined)
-    return df, quarantined, stats
-
-
-def convs(df):
-    return [[(t["role"], t["content"]) for t in turns] for turns in df["turns"].to_list()]
-
-
-def metas(df):
-    return [json.loads(m) if m else None for m in df["meta"].to_list()]
 
 
 def test_fixture_turns_meta_and_quarantine():
