@@ -21,10 +21,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from curate.schema import ERROR_COLUMN
 
@@ -40,6 +40,16 @@ class StepParams(BaseModel):
     """Validated step parameters. Unknown keys are errors, never silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilterParams(StepParams):
+    """Parameters every filter takes: whether its reasons remove records or only flag them."""
+
+    mode: Literal["remove", "flag"] = Field(
+        "remove",
+        description="remove: records with a reason go to the ledger; flag: the reason is written to "
+        "`<id>.flag` and nothing is removed, so the reason can be read in the report and browser first.",
+    )
 
 
 @dataclass
@@ -166,6 +176,8 @@ class Step(ABC):
 
 class Filter(Step):
     kind: ClassVar[str] = "filter"
+    Params: ClassVar[type[StepParams]] = FilterParams
+    params: FilterParams
 
     def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Add ``<step_id>.<metric>`` columns. Decides nothing."""
@@ -174,6 +186,27 @@ class Filter(Step):
     @abstractmethod
     def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
         """A Utf8 series aligned with the batch: the reason to remove, or null to keep."""
+
+    def flag_reason(self, batch: pl.DataFrame) -> pl.Series | None:
+        """A Utf8 series of reasons that mark a record for review without removing it (None: no flags)."""
+        return None
+
+    @property
+    def flag_column(self) -> str:
+        return f"{self.id}.flag"
+
+    def decide(self, batch: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+        """(remove reasons, flag reasons) of a measured batch, with ``mode`` applied.
+
+        In ``mode: flag`` every reject reason becomes a flag. A record has at most one of each; a
+        reject reason wins over a flag of the same filter.
+        """
+        reasons = self.reject_reason(batch).cast(pl.Utf8)
+        flags = self.flag_reason(batch)
+        flags = pl.Series([None] * len(batch), dtype=pl.Utf8) if flags is None else flags.cast(pl.Utf8)
+        if self.params.mode == "flag":
+            return pl.Series([None] * len(batch), dtype=pl.Utf8), reasons.fill_null(flags).alias("flag")
+        return reasons, flags.zip_with(reasons.is_null(), pl.Series([None] * len(batch), dtype=pl.Utf8))
 
     def score_columns(self, batch: pl.DataFrame) -> list[str]:
         return [c for c in batch.columns if c.startswith(self.id + ".")]

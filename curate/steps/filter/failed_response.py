@@ -7,7 +7,7 @@ from pydantic import Field, field_validator
 
 from curate.pipeline.registry import register
 from curate.schema import turn_texts
-from curate.steps.base import Filter, StepParams
+from curate.steps.base import Filter, FilterParams
 
 # Matched case-insensitively at the start of an assistant turn (after leading whitespace): a turn
 # that *is* an error message starts with it, while an answer that quotes a traceback to explain
@@ -78,7 +78,7 @@ class FailedResponseFilter(Filter):
     Reasons: no_response, empty_response, error_response, truncated_response.
     """
 
-    class Params(StepParams):
+    class Params(FilterParams):
         allow_prompt_only: bool = Field(
             False, description="Keep conversations that have no assistant turn (prompt-only sets)."
         )

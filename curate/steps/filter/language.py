@@ -9,7 +9,7 @@ from pydantic import Field
 
 from curate.pipeline.registry import register
 from curate.schema import turn_texts
-from curate.steps.base import Filter, StepParams, map_records, with_errors
+from curate.steps.base import Filter, FilterParams, map_records, with_errors
 from curate.steps.clean._text import strip_code_expr
 
 UNKNOWN = "unknown"
@@ -172,7 +172,7 @@ class LanguageFilter(Filter):
     language_unknown (only with ``keep_unknown: false``), language_mixed.
     """
 
-    class Params(StepParams):
+    class Params(FilterParams):
         keep: list[str] = Field(
             ["en"], min_length=1, description="ISO 639-1 codes to keep (fastText labels, e.g. en, zh, ko)."
         )

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from curate.pipeline.registry import register
 from curate.schema import turn_texts
-from curate.steps.base import Filter, StepParams
+from curate.steps.base import Filter, FilterParams
 
 _NONE = pl.lit(None, dtype=pl.Utf8)
 
@@ -27,7 +27,7 @@ class LengthFilter(Filter):
     (checked in this order; the first that applies is the reason).
     """
 
-    class Params(StepParams):
+    class Params(FilterParams):
         min_chars: int = Field(20, ge=0, description="Minimum characters over all turns.")
         max_chars: int | None = Field(100_000, gt=0, description="Maximum characters over all turns.")
         min_turns: int = Field(1, ge=0, description="Minimum number of turns (all roles).")

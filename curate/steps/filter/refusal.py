@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from curate.pipeline.registry import register
 from curate.schema import turn_texts
-from curate.steps.base import Filter, StepParams
+from curate.steps.base import Filter, FilterParams
 
 _FAMILY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Characters that are special in polars' (Rust) regex syntax and must be escaped in a literal.
@@ -57,7 +57,7 @@ class RefusalFilter(Filter):
     ``extra_phrases``.
     """
 
-    class Params(StepParams):
+    class Params(FilterParams):
         scope: Literal["any_assistant", "first_assistant", "last_assistant"] = Field(
             "any_assistant", description="Which assistant turns are searched."
         )

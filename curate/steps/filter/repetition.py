@@ -11,7 +11,7 @@ from pydantic import Field
 
 from curate.pipeline.registry import register
 from curate.schema import ERROR_COLUMN
-from curate.steps.base import Filter, StepParams, map_records, with_errors
+from curate.steps.base import Filter, FilterParams, map_records, with_errors
 from curate.steps.clean._text import strip_code_expr
 
 TOP_NS = (2, 3, 4)
@@ -295,7 +295,7 @@ class RepetitionFilter(Filter):
     (checked in this order).
     """
 
-    class Params(StepParams):
+    class Params(FilterParams):
         roles: list[Literal["user", "assistant", "system", "tool"]] = Field(
             ["assistant"], min_length=1, description="Roles whose turns are measured."
         )

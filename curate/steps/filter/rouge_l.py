@@ -12,7 +12,7 @@ from pydantic import Field
 from curate.index import minhash as mh
 from curate.index import vectors as vx
 from curate.pipeline.registry import register
-from curate.steps.base import DECISION_SCHEMA, GlobalResult, GlobalStep, StepContext, StepParams
+from curate.steps.base import DECISION_SCHEMA, GlobalResult, GlobalStep, StepContext, FilterParams
 from curate.steps.embed.texts import text_expr
 
 # rouge_score's default tokenizer: lowercase, every non [a-z0-9] run is a separator.
@@ -78,7 +78,7 @@ class RougeLFilter(GlobalStep):
 
     kind: ClassVar[str] = "filter"
 
-    class Params(StepParams):
+    class Params(FilterParams):
         threshold: float = Field(
             0.7, gt=0, le=1, description="ROUGE-L F-measure at or above which an instruction is dropped."
         )

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from curate.analysis.diversity import METRICS
 from curate.errors import ConfigError
 from curate.pipeline.registry import register
-from curate.steps.base import Filter, StepContext, StepParams
+from curate.steps.base import Filter, StepContext, FilterParams
 
 _NONE = pl.lit(None, dtype=pl.Utf8)
 
@@ -81,7 +81,7 @@ class SourceFilter(Filter):
 
     parallel: ClassVar[bool] = False  # drop_if decisions come from prepare(), in the main process
 
-    class Params(StepParams):
+    class Params(FilterParams):
         keep_sources: list[str] = Field(
             default_factory=list, description="Globs; when set, only matching sources are kept."
         )
