@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import polars as pl
+import regex as re
 from pydantic import Field, field_validator
 
 from curate.pipeline.registry import register
@@ -30,52 +33,142 @@ DEFAULT_ERROR_PATTERNS: tuple[str, ...] = (
     r"\{\s*\"error\"\s*:",
 )
 
-_TILDE_FENCE = r"(?m)^[ \t]*~~~"
-# "Sincerely," / "Best regards," / "Cheers," on the line before: the last line is a signature.
-_LETTER_CLOSING = r"(?m)^[^\S\n]*[\p{L}' ]{2,30},[^\S\n]*$"
-# A final line that is a list item ("- x", "3. x", "a) x") or a table row is complete without a period.
-_LIST_ITEM = r"^[ \t]*(?:[-*+\x{2022}]|\d{1,3}[.)]|[a-zA-Z][.)])[ \t]+\S"
-_TABLE_ROW = r"^[ \t]*\|"
-_URL_END = r"(?:https?://|www\.)\S+$"
-# Endings that are complete without punctuation: a hashtag or @mention (social posts), a quote
-# attribution ("... - Albert Einstein"), a number with a unit ("98.9°C", "5kg"), and an indented
-# line (code written without fences ends on an identifier).
-_COMPLETE_LAST_LINE = (
-    r"(?:^|\s)[#@][\p{L}\p{N}_]+$"
-    r"|(?:^|\s)[-\x{2013}\x{2014}~]\s*\p{Lu}[\p{L}.' ]{0,40}$"
-    r"|\d[.,]?\d*\s?(?:°[CF]?|%|[\p{L}]{1,3})$"
-    r"|^(?: {2,}|\t)\S"
+_TILDE_FENCE = re.compile(r"(?m)^[ \t]*~~~")
+_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\u2026][\"'\)\]\u201d\u2019*_]*$")
+# The text stops on a sign that needs a continuation: a comma, a colon ("Here is the code:"
+# promises content that never came), an opening bracket, a connector or a hanging dash.
+_OPEN_PUNCT = re.compile(r"(?:[,:(\[{&+=/\u3001\uff0c\uff1a]|\s[-\u2013\u2014])$")
+# Words an English sentence cannot end on: articles, most prepositions and conjunctions,
+# possessive determiners, subject pronouns, "is"-forms, and verbs that announce a list. A
+# stranded preposition can end a sentence ("what it is made of"), but the final sentence of an
+# answer that also lacks its full stop almost never does; ones that often end a sentence
+# ("in", "on", "up", "about", "for", "with") are left out.
+CONTINUATION_WORDS = frozenset(
+    """a an the of to at by from into onto as than via per towards toward through between among upon
+    within during including and or but nor because although whereas if unless that which whose
+    is are was were been being my your their our its these such very i he she we they
+    involves include includes contains requires lists means consists following""".split()
 )
-# The text stops on something that needs a continuation: a letter, a comma, a colon, an opening
-# bracket or a connector. Everything else (. ! ? ; digits, closing brackets/quotes, emoji, `)
-# counts as an ending. A final ":" ("Here is the code:") promises content that never came.
-_OPEN_END = r"[\p{L}\p{M},:\-\x{2013}\x{2014}(\[{/&+=<\x{3001}\x{FF0C}\x{FF1A}]$"
-# Han and kana characters count as one word each: Chinese/Japanese have no spaces between words.
-_CJK_CHAR = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
+_LAST_WORD = re.compile(r"(?:^|\s)([^\W\d_][\w'\u2019-]*)[\"'\u201d\u2019*_]*$")
+# ":(" / ":'(" / ";-(" end a chat message; they are not an opening bracket.
+_EMOTICON = re.compile(r"[:;=]['\u2019-]?[(\[{/\\|]$")
+# A short fragment after a sentence end or a dash on the same line ("... the list. Then we
+# reverse", "... the organic section - your body"): a new clause that stopped after one to three
+# words. It must open on a word that cannot start a finished clause that short (a conjunction,
+# article, preposition or determiner): "Hope this helps" and "Good luck" are finished.
+_FRAGMENT = re.compile(r"(\S+)(?:[.!?]|\s[-\u2013\u2014])\s+([\w'\u2019-]+(?:\s+[\w'\u2019-]+){0,2})$")
+FRAGMENT_STARTERS = frozenset(
+    """while when if although though because since after before once unless whereas as then and but or
+    the a an in on at for to with from by of this these those its their our your my his""".split()
+)
+_ABBREV = frozenset("e.g i.e etc vs mr mrs ms dr st no fig eq approx ca cf al jr sr inc ltd co".split())
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)]|[a-zA-Z][.)])[ \t]+\S")
+_TABLE_ROW = re.compile(r"^[ \t]*\|")
+_URL_END = re.compile(r"(?:https?://|www\.)\S+$|<https?://\S+>$")
+# "Sincerely," / "Best regards," / "Cheers," as the last line, or the line before a name.
+_LETTER_CLOSING = re.compile(r"(?m)^[^\S\n]*[\w' ]{2,30},[^\S\n]*$")
+_CONTINUE_ASK = re.compile(
+    r"^\W*(?:please\s+)?(?:continue|go on|keep going|carry on|more|finish(?: it| that| the \w+)?|"
+    r"(?:you )?(?:got|were) cut off|resume)\b[\s\W]*(?:please)?\W*$",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\S+")
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+def _verse(text: str) -> bool:
+    """Song- or poem-like: 4+ lines, at most 12 words a line, half of them ending on a letter or comma."""
+    lines = [ln.rstrip() for ln in text.split("\n") if ln.strip()]
+    if len(lines) < 4:
+        return False
+    words = sum(len(ln.split()) for ln in lines)
+    open_lines = sum(1 for ln in lines if re.search(r"[^\W\d_,]$|,$", ln))
+    return words <= 12 * len(lines) and 2 * open_lines >= len(lines)
+
+
+def word_count(text: str) -> int:
+    """Whitespace tokens, with each Han/kana character counted as one word."""
+    return len(_WORD.findall(text)) + len(_CJK_CHAR.findall(text))
+
+
+def cut_kind(text: str, min_words: int = 8) -> str | None:
+    """How an assistant turn looks cut off, or None when it looks complete.
+
+    ``open_fence``: a code fence is left open (and the text does not end on a sentence end).
+    ``open_punct``: it ends on a comma, colon, opening bracket, connector or hanging dash.
+    ``open_word``: its last word cannot end a sentence (``CONTINUATION_WORDS``).
+    ``fragment``: its last line ends on one to three words of a new sentence ("... list. Then we reverse").
+    Complete without a full stop: lists, tables, code, equations, titles, names, links, verse,
+    signatures, short answers (fewer than ``min_words`` words are only checked for open fences).
+    """
+    t = text.strip()
+    if not t:
+        return None
+    # Counting every ``` (not only fence lines) also balances inline ```x``` and the
+    # "```code on the opening line" style of Stack Exchange dumps.
+    fences = t.count("```") % 2 + len(_TILDE_FENCE.findall(t)) % 2
+    if fences and not _SENTENCE_END.search(t):
+        return "open_fence"
+    if word_count(t) < min_words or _SENTENCE_END.search(t):
+        return None
+    last_line = t.rsplit("\n", 1)[-1]
+    if _URL_END.search(last_line):
+        return None
+    tail = "\n".join(t.rsplit("\n", 3)[-3:])
+    if _LETTER_CLOSING.search(tail) and not t.endswith(":"):
+        return None  # a signature after "Best regards,"
+    verse = _verse(t)
+    if _OPEN_PUNCT.search(t) and not _EMOTICON.search(t):
+        if t.endswith(",") and verse:
+            return None
+        if _TABLE_ROW.search(last_line) and not t.endswith((",", ":")):
+            return None
+        return "open_punct"
+    m = _LAST_WORD.search(t)
+    if m and m.group(1).lower() in CONTINUATION_WORDS:
+        return "open_word"
+    if not verse and not _LIST_ITEM.search(last_line) and not _TABLE_ROW.search(last_line):
+        f = _FRAGMENT.search(last_line)
+        if (
+            f
+            and f.group(1).rstrip(".").lower().lstrip("(") not in _ABBREV
+            and f.group(2).split()[0].lower() in FRAGMENT_STARTERS
+            and _LAST_WORD.search(f.group(2))
+        ):
+            return "fragment"
+    return None
+
+
+def asks_to_continue(text: str) -> bool:
+    """A user turn that only asks the assistant to go on ("continue", "go on please")."""
+    return bool(_CONTINUE_ASK.match(text.strip())) if len(text) < 80 else False
 
 
 @register("filter.failed_response")
 class FailedResponseFilter(Filter):
-    """Reject conversations with no, empty, truncated or error-message assistant turns (GPT4All's first cut).
+    """Reject conversations whose final answer failed: missing, empty, an error message, or cut off (GPT4All's first cut).
 
     ``no_response``: no assistant turn at all (unless ``allow_prompt_only``). ``empty_response``:
     an assistant turn that is empty or whitespace only. ``error_response``: an assistant turn that
     starts with an error message (``error_patterns`` + ``extra_error_patterns``, regexes, case
     insensitive, anchored at the turn start so answers that quote a traceback are kept).
-    ``truncated_response``: the final assistant turn has an odd number of ``` (or of ~~~ fence
-    lines) and does not end on a sentence end, or it has at least ``min_words_to_judge`` words (whitespace tokens; each Han/kana
-    character counts as one word), its last line at least ``min_last_line_words``, and it ends on
-    a letter, comma, colon, dash, opening bracket or connector, unless its last line is a list
-    item, a table row, an indented code line, a signature after a closing ("Sincerely,") in the
-    last three lines, the text is verse (4+ lines of at most 12 words on average, half of them ending on a
-    letter), or ends
-    with a URL, a hashtag, a number with a unit or a quote attribution ("- Albert Einstein"). A final ":"
-    counts as truncated: it announces content that never came. Endings with terminal punctuation,
-    digits, closing brackets/quotes/fences, ``;`` or emoji are complete. The rule follows GPT4All's
-    cleaning of its raw GPT-3.5 generations (technical report, 2023), which dropped empty,
-    failed and cut-off responses; the word threshold is ours.
+
+    ``truncated_response``: the final assistant turn looks cut off (:func:`cut_kind`, written to
+    ``<id>.cut``): a code fence left open, a final comma, colon, opening bracket or hanging dash,
+    a last word no English sentence ends on ("... the importance of"), or a new sentence that
+    stops after one to three words ("... of the list. Then we reverse"); or the record's meta says
+    the generation stopped at its token limit (``finish_reason: length``). A missing full stop
+    alone is not a cut: lists, tables, code, equations, titles, names, links, verse and complete
+    sentences without a period are kept (on labelled real answers, most unpunctuated endings were
+    complete). The rule follows GPT4All's cleaning of its raw GPT-3.5 generations (technical
+    report, 2023), which dropped empty, failed and cut-off responses; the word lists are ours.
+
+    Earlier assistant turns are judged apart: one that looks cut, or that the user answers with
+    "continue" / "go on", flags the conversation ``truncated_earlier_turn`` (the answer was
+    finished in the next turn); list it in ``remove_flags`` to remove such conversations.
 
     Reasons: no_response, empty_response, error_response, truncated_response.
+    Flags: truncated_earlier_turn.
     """
 
     class Params(FilterParams):
@@ -83,12 +176,9 @@ class FailedResponseFilter(Filter):
             False, description="Keep conversations that have no assistant turn (prompt-only sets)."
         )
         min_words_to_judge: int = Field(
-            20,
+            8,
             ge=1,
-            description="Final assistant turns shorter than this (words) are never judged truncated.",
-        )
-        min_last_line_words: int = Field(
-            5, ge=1, description="A final line shorter than this (words) is a signature or name, not a cut."
+            description="Assistant turns shorter than this (words) are only checked for an open code fence.",
         )
         check_fences: bool = Field(
             True, description="Treat a final assistant turn with an unclosed code fence as truncated."
@@ -99,6 +189,9 @@ class FailedResponseFilter(Filter):
         )
         extra_error_patterns: list[str] = Field(
             default_factory=list, description="Regexes added to error_patterns (keeps the defaults)."
+        )
+        remove_flags: list[Literal["truncated_earlier_turn"]] = Field(
+            default_factory=list, description="Flags that remove the conversation instead of marking it."
         )
 
         @field_validator("error_patterns", "extra_error_patterns")
@@ -111,14 +204,35 @@ class FailedResponseFilter(Filter):
                     raise ValueError(f"invalid regex {p!r}: {e}") from e
             return v
 
+    params: Params
+
     def _error_regex(self) -> str | None:
         pats = [*self.params.error_patterns, *self.params.extra_error_patterns]
         if not pats:
             return None
         return r"(?i)^\s*(?:" + "|".join(f"(?:{p})" for p in pats) + ")"
 
-    def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
+    def _cuts(self, turns: list[dict[str, Any]] | None) -> dict[str, Any]:
+        """The final assistant turn's cut kind and whether an earlier assistant turn was cut."""
         p = self.params
+        asst = [i for i, t in enumerate(turns or []) if t["role"] == "assistant"]
+        if not asst or turns is None:
+            return {"cut": None, "earlier": False}
+        final = turns[asst[-1]]["content"] or ""
+        cut = cut_kind(final, p.min_words_to_judge)
+        if cut == "open_fence" and not p.check_fences:
+            cut = None
+        earlier = False
+        for i in asst[:-1]:
+            nxt = next((t for t in turns[i + 1 :] if t["role"] == "user"), None)
+            if cut_kind(turns[i]["content"] or "", p.min_words_to_judge) is not None or (
+                nxt is not None and asks_to_continue(nxt["content"] or "")
+            ):
+                earlier = True
+                break
+        return {"cut": cut, "earlier": earlier}
+
+    def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
         asst = turn_texts("assistant")
         n_asst = asst.list.len().fill_null(0)
         n_empty = asst.list.eval(pl.element().fill_null("").str.strip_chars().str.len_chars() == 0).list.sum()
@@ -127,44 +241,23 @@ class FailedResponseFilter(Filter):
             has_error = pl.lit(False)
         else:
             has_error = asst.list.eval(pl.element().fill_null("").str.contains(err_re)).list.any()
-
         last = asst.list.last().fill_null("").str.strip_chars()
-        words = last.str.count_matches(r"\S+") + last.str.count_matches(_CJK_CHAR)
-        last_line = last.str.extract(r"([^\n]*)$", 1).fill_null("")
-        # Counting every ``` (not only fence lines) also balances inline ```x``` and the
-        # "```code on the opening line" style of Stack Exchange dumps.
-        fences = last.str.count_matches("```") % 2 + last.str.count_matches(_TILDE_FENCE) % 2
-        # An odd count that ends on a sentence end is a stray ``` in prose, not a cut code block.
-        unbalanced = (
-            ((fences > 0) & ~last.str.contains(r"[.!?\x{3002}\x{FF01}\x{FF1F}][\"')\]\x{201D}\x{2019}]*$"))
-            if p.check_fences
-            else pl.lit(False)
+        words = last.str.count_matches(r"\S+") + last.str.count_matches(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
+        cuts = pl.Series(
+            [self._cuts(t) for t in batch["turns"].to_list()],
+            dtype=pl.Struct({"cut": pl.Utf8, "earlier": pl.Boolean}),
         )
-        tail_lines = last.str.extract(r"((?:[^\n]*\n+){0,2}[^\n]*)$", 1).fill_null("")
-        n_lines = last.str.count_matches(r"(?m)\S[^\S\n]*$")
-        open_lines = last.str.count_matches(r"(?m)[\p{L}\p{M}][^\S\n]*$")
-        # Verse and lyrics leave most lines unpunctuated; their last line says nothing of a cut.
-        verse = (n_lines >= 4) & (open_lines * 2 >= n_lines) & (words <= 12 * n_lines)
-        open_end = (
-            last.str.contains(_OPEN_END)
-            & ~last_line.str.contains(_LIST_ITEM)
-            & ~last_line.str.contains(_TABLE_ROW)
-            & ~last_line.str.contains(_URL_END)
-            & ~last_line.str.contains(_COMPLETE_LAST_LINE)
-            & ~tail_lines.str.contains(_LETTER_CLOSING)
-            & ~verse
-            # Short final lines are signatures, titles and names ("Best regards,\nJohn Smith").
-            & (
-                last_line.str.count_matches(r"\S+") + last_line.str.count_matches(_CJK_CHAR)
-                >= p.min_last_line_words
-            )
+        at_limit = pl.col("meta").fill_null("").str.contains(r'"finish_reason"\s*:\s*"length"')
+        cut = pl.when(at_limit & cuts.struct.field("cut").is_null()).then(pl.lit("token_limit")).otherwise(
+            cuts.struct.field("cut")
         )
-        truncated = (n_asst > 0) & (unbalanced | ((words >= p.min_words_to_judge) & open_end))
         return batch.with_columns(
             n_asst.cast(pl.Int32).alias(f"{self.id}.assistant_turns"),
             n_empty.fill_null(0).cast(pl.Int32).alias(f"{self.id}.empty_turns"),
             has_error.fill_null(False).alias(f"{self.id}.error"),
-            truncated.fill_null(False).alias(f"{self.id}.truncated"),
+            cut.alias(f"{self.id}.cut"),
+            ((n_asst > 0) & cut.is_not_null()).fill_null(False).alias(f"{self.id}.truncated"),
+            cuts.struct.field("earlier").alias(f"{self.id}.earlier_cut"),
             words.fill_null(0).cast(pl.Int32).alias(f"{self.id}.last_words"),
         )
 
@@ -173,6 +266,7 @@ class FailedResponseFilter(Filter):
         no_resp = pl.col(f"{i}.assistant_turns") == 0
         if self.params.allow_prompt_only:
             no_resp = pl.lit(False)
+        earlier = pl.col(f"{i}.earlier_cut") & pl.lit("truncated_earlier_turn" in self.params.remove_flags)
         return batch.select(
             pl.when(no_resp)
             .then(pl.lit("no_response"))
@@ -182,6 +276,13 @@ class FailedResponseFilter(Filter):
             .then(pl.lit("error_response"))
             .when(pl.col(f"{i}.truncated"))
             .then(pl.lit("truncated_response"))
+            .when(earlier)
+            .then(pl.lit("truncated_earlier_turn"))
             .otherwise(pl.lit(None, dtype=pl.Utf8))
             .alias("reason")
+        ).to_series()
+
+    def flag_reason(self, batch: pl.DataFrame) -> pl.Series:
+        return batch.select(
+            pl.when(pl.col(f"{self.id}.earlier_cut")).then(pl.lit("truncated_earlier_turn")).alias("flag")
         ).to_series()

@@ -16,6 +16,8 @@ from curate.steps.clean._text import strip_code_expr
 
 TOP_NS = (2, 3, 4)
 DUP_NS = (5, 6, 7, 8, 9, 10)
+# A repeated passage is a run of words each inside a 10-gram that occurs again in the same text.
+SPAN_N = 10
 METRICS: tuple[str, ...] = (
     "dup_line_frac",
     "dup_para_frac",
@@ -23,8 +25,19 @@ METRICS: tuple[str, ...] = (
     "dup_para_char_frac",
     *(f"top_{n}gram_char_frac" for n in TOP_NS),
     *(f"dup_{n}gram_char_frac" for n in DUP_NS),
+    "dup_span_words",
+    "dup_span_frac",
 )
-_RESULT = pl.Struct({"words": pl.Int32, "degenerate_repeats": pl.Int32, **{m: pl.Float64 for m in METRICS}})
+# Measured on every text, whatever its length (see ``structure``).
+STRUCTURE: tuple[str, ...] = ("verse", "line_run", "line_repeats", "para_repeats", "verse_line_run", "verse_para_repeats")
+_RESULT = pl.Struct(
+    {
+        "words": pl.Int32,
+        "degenerate_repeats": pl.Int32,
+        **{m: pl.Int32 for m in STRUCTURE},
+        **{m: pl.Float64 for m in METRICS},
+    }
+)
 _PARA_SPLIT = re.compile(r"\n\s*\n")
 # A line or loop unit counts only if it holds something besides digits and punctuation:
 # "}" / "});" / "----" / "0, 0, 0" repeat legitimately in code, tables and data.
@@ -91,7 +104,19 @@ def gopher_metrics(text: str) -> dict[str, float]:
         np.add.at(cover, starts + n, -1)
         covered = np.cumsum(cover[:-1]) > 0
         out[f"dup_{n}gram_char_frac"] = float(lens[covered].sum()) / total
+        if n == SPAN_N:
+            out["dup_span_words"] = float(_longest_run(covered))
+    out.setdefault("dup_span_words", 0.0)
+    out["dup_span_frac"] = out["dup_span_words"] / len(words) if words else 0.0
     return out
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True."""
+    if not mask.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return int((np.nonzero(edges == -1)[0] - np.nonzero(edges == 1)[0]).max())
 
 
 def longest_loop(words: list[str], max_unit: int) -> int:
@@ -136,7 +161,66 @@ def _lines_paras(text: str) -> dict[str, float]:
     return out
 
 
-def batch_metrics(texts: pl.Series, min_words: int, max_unit: int) -> pl.DataFrame:
+# List markers, numbering and headings marks are not part of what a line says: "1. Go" and "2. Go"
+# repeat the same line. Trailing punctuation is dropped too.
+_LINE_MARKER = re.compile(r"^(?:[-*+\u2022>#]+|\(?\d{1,3}[.):]|\(?[a-zA-Z][.)])\s+")
+_TRAILING_PUNCT = re.compile(r"[\s.,;:!?\u3002]+$")
+_SPACES = re.compile(r"\s+")
+_OPEN_LINE_END = re.compile(r"[^\W\d_]$|[,;]$")
+# A repeated line must say something: at least this many words (shorter ones are refrains, labels, "Yes.").
+LINE_MIN_WORDS = 3
+
+
+def _norm_line(line: str) -> str:
+    line = _LINE_MARKER.sub("", line.strip())
+    return _SPACES.sub(" ", _TRAILING_PUNCT.sub("", line)).lower()
+
+
+def structure(text: str, min_para_words: int = 15) -> dict[str, int]:
+    """Line and paragraph repetition of one text, as counts.
+
+    ``verse`` is 1 for song- or poem-like text (at least 4 lines, at most 12 words a line on
+    average, at least half of the lines ending without a full stop): choruses and refrains repeat
+    there by design, so its repeats are counted apart (``verse_line_run``, ``verse_para_repeats``).
+    ``line_run`` is the most times one content line (list markers stripped, at least
+    ``LINE_MIN_WORDS`` words) occurs in a row, blank lines ignored; ``line_repeats`` the most times
+    one such line occurs anywhere. ``para_repeats`` is the most times one paragraph of at least
+    ``min_para_words`` words occurs.
+    """
+    raw_lines = [ln for ln in text.split("\n") if ln.strip()]
+    lines = [_norm_line(ln) for ln in raw_lines]
+    lines = [ln for ln in lines if len(ln.split()) >= LINE_MIN_WORDS and _CONTENT.search(ln)]
+    run = best_run = 0
+    prev: str | None = None
+    counts: dict[str, int] = {}
+    for ln in lines:
+        run = run + 1 if ln == prev else 1
+        prev = ln
+        best_run = max(best_run, run)
+        counts[ln] = counts.get(ln, 0) + 1
+    paras: dict[str, int] = {}
+    for p in _PARA_SPLIT.split(text):
+        words = p.split()
+        if len(words) >= min_para_words:
+            key = " ".join(words).lower()
+            paras[key] = paras.get(key, 0) + 1
+    n_lines = len(raw_lines)
+    n_words = len(text.split())
+    open_lines = sum(1 for ln in raw_lines if _OPEN_LINE_END.search(ln.rstrip()))
+    verse = int(n_lines >= 4 and n_words <= 12 * n_lines and 2 * open_lines >= n_lines)
+    line_repeats = max(counts.values(), default=0)
+    para_repeats = max(paras.values(), default=0)
+    return {
+        "verse": verse,
+        "line_run": 0 if verse else best_run,
+        "line_repeats": 0 if verse else line_repeats,
+        "para_repeats": 0 if verse else para_repeats,
+        "verse_line_run": best_run if verse else 0,
+        "verse_para_repeats": para_repeats if verse else 0,
+    }
+
+
+def batch_metrics(texts: pl.Series, min_words: int, max_unit: int, min_para_words: int = 15) -> pl.DataFrame:
     """``words``, ``degenerate_repeats`` and the Gopher metrics of many texts at once.
 
     Gives exactly what ``longest_loop`` and ``gopher_metrics`` give text by text (including
@@ -175,14 +259,20 @@ def batch_metrics(texts: pl.Series, min_words: int, max_unit: int) -> pl.DataFra
         np.maximum.at(best, doc[s[ok]], reps[ok])
 
     cols: dict[str, Any] = {"words": pl.Series(nw, dtype=pl.Int32), "degenerate_repeats": pl.Series(best, dtype=pl.Int32)}
+    txt = texts.fill_null("").to_list()
+    shape = [structure(t, min_para_words) for t in txt]
+    for m in STRUCTURE:
+        cols[m] = pl.Series(m, [r[m] for r in shape], dtype=pl.Int32)
     judged = nw >= min_words
     metrics: dict[str, np.ndarray] = {m: np.full(b, np.nan) for m in METRICS}
     if judged.any():
-        txt = texts.to_list()
         for r in np.nonzero(judged)[0].tolist():
             for k, v in _lines_paras(txt[r]).items():
                 metrics[k][r] = v
         _ngram_metrics(metrics, judged, doc, start, nw, gid, wlen)
+        verse = cols["verse"].to_numpy().astype(bool) & judged
+        metrics["dup_span_words"][verse] = 0.0  # a chorus is a repeated passage by design
+        metrics["dup_span_frac"][verse] = 0.0
     for m in METRICS:  # NaN marks "not judged" here; no metric is ever NaN itself
         cols[m] = pl.Series(m, metrics[m], dtype=pl.Float64).fill_nan(None)
     return pl.DataFrame(cols)
@@ -198,6 +288,8 @@ def _ngram_metrics(
     wlen: np.ndarray,
 ) -> None:
     b = len(nw)
+    metrics["dup_span_words"][judged] = 0.0
+    metrics["dup_span_frac"][judged] = 0.0
     keep = judged[doc]
     pos = np.nonzero(keep)[0]
     d, g, ln = doc[pos], gid[pos], wlen[pos]
@@ -262,6 +354,17 @@ def _ngram_metrics(
                 covered = np.cumsum(cover[:-1]) > 0
                 cov_chars = np.bincount(d, weights=ln * covered, minlength=b)
                 metrics[name_dup][judged] = cov_chars[judged] / total[judged]
+                if n == SPAN_N:
+                    # runs of covered positions, broken at every uncovered word and every text start
+                    brk = ~covered | np.r_[True, d[1:] != d[:-1]]
+                    rid = np.cumsum(brk)
+                    run_len = np.bincount(rid[covered], minlength=int(rid[-1]) + 1)
+                    run_doc = np.zeros(int(rid[-1]) + 1, dtype=np.int64)
+                    run_doc[rid] = d
+                    span = np.zeros(b, dtype=np.int64)
+                    np.maximum.at(span, run_doc, run_len)
+                    metrics["dup_span_words"][judged] = span[judged]
+                    metrics["dup_span_frac"][judged] = span[judged] / np.maximum(nw[judged], 1)
         win, fo = win[rep], res["f"].to_numpy().astype(np.uint64)[rep]
 
 
@@ -271,27 +374,76 @@ def _first_index(key: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+def text_metrics(text: str, min_words: int, max_unit: int, min_para_words: int = 15) -> dict[str, Any]:
+    """Everything ``batch_metrics`` gives for one text, computed text by text (the reference)."""
+    words = text.split()
+    out: dict[str, Any] = {m: None for m in METRICS}
+    out["words"] = len(words)
+    out["degenerate_repeats"] = longest_loop(words, max_unit)
+    out.update(structure(text, min_para_words))
+    if len(words) >= min_words:
+        out.update(gopher_metrics(text))
+        if out["verse"]:
+            out["dup_span_words"] = out["dup_span_frac"] = 0.0
+    return out
+
+
+def _norm_text(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def prompt_copies(turns: list[dict[str, Any]] | None, roles: tuple[str, ...], min_words: int) -> bool:
+    """True when a measured turn repeats the user turn before it instead of answering it.
+
+    The turn is the prompt again (case, spacing and punctuation aside), or the prompt followed by
+    at most a tenth more words. Prompts shorter than ``min_words`` words are not judged: "Hi" / "Hi"
+    is a greeting, not a copy.
+    """
+    prompt: str | None = None
+    for t in turns or []:
+        role, content = t.get("role"), t.get("content") or ""
+        if role == "user":
+            prompt = _norm_text(content)
+            continue
+        if role in roles and prompt:
+            resp = _norm_text(content)
+            n_prompt = len(prompt.split())
+            if n_prompt >= min_words and resp.startswith(prompt):
+                if len(resp.split()) <= n_prompt * 1.1:
+                    return True
+    return False
+
+
 @register("filter.repetition")
 class RepetitionFilter(Filter):
-    """Reject assistant text that repeats itself: Gopher's repetition rules plus degenerate loops.
+    """Reject assistant turns broken by repetition: loops, a line or paragraph again and again, a passage
+    said twice, or a copy of the prompt.
 
-    Metrics and default thresholds are Gopher's (Rae et al. 2021, table A1): duplicate line and
-    paragraph fractions (0.30) and their character fractions (0.20), top 2/3/4-gram character
-    fraction (0.20/0.18/0.16), duplicate 5..10-gram character fraction (0.15 .. 0.10). They are
-    computed (``<id>.<metric>``) and applied only to texts with at least ``min_words`` words;
-    below that they are null. ``degenerate_output`` applies to any length: the same unit of
-    1..``max_loop_unit_words`` words (a token, a short line, a phrase) repeated
-    ``degenerate_min_repeats`` or more times in a row (``<id>.degenerate_repeats``). Fenced code
-    blocks are removed first (``skip_code``) because code legitimately repeats lines such as
-    ``}``; lines and loop units made only of digits and punctuation never count as repeats.
+    What a chat answer may repeat and still be good: a chorus or refrain, list stems, repeated
+    headings, table rows, code, restated key terms. So the rules look for what broken output looks
+    like, judged on each turn of ``roles`` (``per_turn``), and the conversation goes if any turn fails:
 
-    Gopher's rules judge one document. In a chat the unit the model learns to produce is one
-    assistant turn, so by default (``per_turn``) each turn of ``roles`` is measured and judged on
-    its own, ``min_words`` included, and the conversation is rejected if any turn fails; the score
-    columns then hold the worst turn's value (the maximum of each metric over the turns, ``words``
-    the longest turn's count). With ``per_turn: false`` the turns are joined into one text first.
+    * ``degenerate_output``: one unit of 1..``max_loop_unit_words`` words repeated
+      ``degenerate_min_repeats`` or more times in a row ("no no no ...", "I'm sorry. I'm sorry. ...").
+    * ``repeated_lines``: one content line (list markers and numbering stripped, at least three
+      words) ``line_run`` times in a row or ``line_repeats`` times in all. Song- and poem-like turns
+      (``<id>.verse``) have their own, higher limits (``verse_line_run``).
+    * ``repeated_paragraphs``: one paragraph of at least ``min_para_words`` words ``para_repeats``
+      times (``verse_para_repeats`` in verse).
+    * ``repeated_ngrams``: one passage of at least ``span_words`` words said again in the same turn,
+      covering at least ``span_frac`` of it (``<id>.dup_span_words``: the longest run of words that
+      each sit in a 10-gram occurring twice). Not applied to verse.
+    * ``prompt_copy``: a turn that is the user's prompt again, or the prompt plus a tenth more words.
 
-    Reasons: degenerate_output, repeated_lines, repeated_paragraphs, repeated_ngrams
+    Gopher's document rules (Rae et al. 2021, table A1: duplicate line/paragraph fractions, top
+    2/3/4-gram and duplicate 5..10-gram character fractions) are always measured on turns of at
+    least ``min_words`` words, but their thresholds are off by default: they were made for web
+    pages of hundreds of words, and on labelled real answers they removed more good records than
+    bad ones (structured answers restate their terms). Set e.g. ``dup_10gram: 0.1`` to apply one.
+    Fenced code is removed first (``skip_code``); lines and units of only digits and punctuation
+    never count.
+
+    Reasons: degenerate_output, repeated_lines, repeated_paragraphs, repeated_ngrams, prompt_copy
     (checked in this order).
     """
 
@@ -304,33 +456,47 @@ class RepetitionFilter(Filter):
             description="Judge each turn on its own (reject if any turn fails); false joins the turns.",
         )
         skip_code: bool = Field(True, description="Remove fenced code blocks before measuring.")
-        min_words: int = Field(50, ge=1, description="Gopher rules apply only from this many words.")
+        min_words: int = Field(50, ge=1, description="Gopher metrics and repeated passages are measured from this many words.")
         max_chars: int = Field(
             100_000, gt=0, description="Only this prefix of the text is measured (characters)."
-        )
-        dup_line_frac: float = Field(0.30, ge=0, le=1, description="Max fraction of duplicate lines.")
-        dup_para_frac: float = Field(0.30, ge=0, le=1, description="Max fraction of duplicate paragraphs.")
-        dup_line_char_frac: float = Field(
-            0.20, ge=0, le=1, description="Max fraction of characters in duplicate lines."
-        )
-        dup_para_char_frac: float = Field(
-            0.20, ge=0, le=1, description="Max fraction of characters in duplicate paragraphs."
-        )
-        top_2gram: float = Field(0.20, ge=0, le=1, description="Max character fraction of the top 2-gram.")
-        top_3gram: float = Field(0.18, ge=0, le=1, description="Max character fraction of the top 3-gram.")
-        top_4gram: float = Field(0.16, ge=0, le=1, description="Max character fraction of the top 4-gram.")
-        dup_5gram: float = Field(0.15, ge=0, le=1, description="Max character fraction in duplicate 5-grams.")
-        dup_6gram: float = Field(0.14, ge=0, le=1, description="Max character fraction in duplicate 6-grams.")
-        dup_7gram: float = Field(0.13, ge=0, le=1, description="Max character fraction in duplicate 7-grams.")
-        dup_8gram: float = Field(0.12, ge=0, le=1, description="Max character fraction in duplicate 8-grams.")
-        dup_9gram: float = Field(0.11, ge=0, le=1, description="Max character fraction in duplicate 9-grams.")
-        dup_10gram: float = Field(
-            0.10, ge=0, le=1, description="Max character fraction in duplicate 10-grams."
         )
         degenerate_min_repeats: int = Field(
             10, ge=2, description="A unit repeated this many times in a row is a degenerate loop."
         )
         max_loop_unit_words: int = Field(8, ge=1, description="Longest loop unit checked (words).")
+        line_run: int = Field(3, ge=2, description="A content line this many times in a row is a loop.")
+        line_repeats: int = Field(6, ge=2, description="A content line this many times in one turn is a loop.")
+        verse_line_run: int = Field(6, ge=2, description="line_run for song- and poem-like turns.")
+        min_para_words: int = Field(15, ge=1, description="Shorter paragraphs never count as repeated.")
+        para_repeats: int = Field(2, ge=2, description="A paragraph this many times in one turn is repeated text.")
+        verse_para_repeats: int = Field(5, ge=2, description="para_repeats for song- and poem-like turns.")
+        span_words: int = Field(50, ge=10, description="A repeated passage must be at least this long (words).")
+        span_frac: float = Field(
+            0.3, ge=0, le=1, description="... and cover at least this share of the turn's words."
+        )
+        prompt_copy: bool = Field(True, description="Reject turns that repeat the prompt instead of answering.")
+        prompt_copy_min_words: int = Field(4, ge=1, description="Prompts shorter than this are not judged.")
+        dup_line_frac: float | None = Field(None, ge=0, le=1, description="Gopher: max fraction of duplicate lines (0.30).")
+        dup_para_frac: float | None = Field(None, ge=0, le=1, description="Gopher: max fraction of duplicate paragraphs (0.30).")
+        dup_line_char_frac: float | None = Field(
+            None, ge=0, le=1, description="Gopher: max fraction of characters in duplicate lines (0.20)."
+        )
+        dup_para_char_frac: float | None = Field(
+            None, ge=0, le=1, description="Gopher: max fraction of characters in duplicate paragraphs (0.20)."
+        )
+        top_2gram: float | None = Field(None, ge=0, le=1, description="Gopher: max character fraction of the top 2-gram (0.20).")
+        top_3gram: float | None = Field(None, ge=0, le=1, description="Gopher: max character fraction of the top 3-gram (0.18).")
+        top_4gram: float | None = Field(None, ge=0, le=1, description="Gopher: max character fraction of the top 4-gram (0.16).")
+        dup_5gram: float | None = Field(None, ge=0, le=1, description="Gopher: max character fraction in duplicate 5-grams (0.15).")
+        dup_6gram: float | None = Field(None, ge=0, le=1, description="Gopher: max character fraction in duplicate 6-grams (0.14).")
+        dup_7gram: float | None = Field(None, ge=0, le=1, description="Gopher: max character fraction in duplicate 7-grams (0.13).")
+        dup_8gram: float | None = Field(None, ge=0, le=1, description="Gopher: max character fraction in duplicate 8-grams (0.12).")
+        dup_9gram: float | None = Field(None, ge=0, le=1, description="Gopher: max character fraction in duplicate 9-grams (0.11).")
+        dup_10gram: float | None = Field(
+            None, ge=0, le=1, description="Gopher: max character fraction in duplicate 10-grams (0.10)."
+        )
+
+    params: Params
 
     def _turns_expr(self) -> pl.Expr:
         return pl.col("turns").list.eval(
@@ -344,26 +510,20 @@ class RepetitionFilter(Filter):
         return strip_code_expr(text) if self.params.skip_code else text
 
     def _record(self, row: dict[str, Any]) -> dict[str, Any]:
-        text: str = row["text"]
-        words = text.split()
-        out: dict[str, Any] = {m: None for m in METRICS}
-        out["words"] = len(words)
-        out["degenerate_repeats"] = longest_loop(words, self.params.max_loop_unit_words)
-        if len(words) >= self.params.min_words:
-            out.update(gopher_metrics(text))
-        return out
+        p = self.params
+        return text_metrics(row["text"], p.min_words, p.max_loop_unit_words, p.min_para_words)
 
     def _metrics(self, texts: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
-        """Metrics of each text (columns ``words``, ``degenerate_repeats``, METRICS) and per-text errors."""
+        """Metrics of each text (``words``, ``degenerate_repeats``, STRUCTURE, METRICS) and per-text errors."""
         p = self.params
         py_only = texts.str.contains(_PY_ONLY_SPACE).fill_null(False)
         if not py_only.any():
-            res = batch_metrics(texts, p.min_words, p.max_loop_unit_words)
+            res = batch_metrics(texts, p.min_words, p.max_loop_unit_words, p.min_para_words)
             return res, pl.Series(ERROR_COLUMN, [None] * len(texts), dtype=pl.Utf8)
         # Rare texts with U+001C..U+001F: per record; the rest at once, then put back in order.
         rows = pl.Series(range(len(texts)), dtype=pl.Int64)
         values, slow_err = map_records(pl.DataFrame({"text": texts.filter(py_only)}), self._record, _RESULT)
-        fast = batch_metrics(texts.filter(~py_only), p.min_words, p.max_loop_unit_words)
+        fast = batch_metrics(texts.filter(~py_only), p.min_words, p.max_loop_unit_words, p.min_para_words)
         merged = pl.concat(
             [
                 fast.with_columns(rows.filter(~py_only).alias("_i")),
@@ -395,31 +555,50 @@ class RepetitionFilter(Filter):
                 pl.DataFrame({"_c": pl.int_range(batch.height, eager=True)})
                 .join(agg, on="_c", how="left")
                 .sort("_c")
-                .with_columns(pl.col("words", "degenerate_repeats").fill_null(0))
+                .with_columns(pl.col("words", "degenerate_repeats", *STRUCTURE).fill_null(0))
             )
             res, errors = agg.select(per_turn.columns), agg[ERROR_COLUMN]
         out = batch.with_columns(*(res[c].alias(f"{self.id}.{c}") for c in res.columns))
+        if self.params.prompt_copy:
+            roles = tuple(self.params.roles)
+            n = self.params.prompt_copy_min_words
+            copies = [prompt_copies(t, roles, n) for t in batch["turns"].to_list()]
+            out = out.with_columns(pl.Series(f"{self.id}.prompt_copy", copies, dtype=pl.Boolean))
         return with_errors(out, errors)
 
     def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
         p, i = self.params, self.id
 
-        def over(metric: str, limit: float) -> pl.Expr:
+        def over(metric: str, limit: float | None) -> pl.Expr:
+            if limit is None:
+                return pl.lit(False)
             return (pl.col(f"{i}.{metric}") > limit).fill_null(False)
 
-        ngram = over("top_2gram_char_frac", p.top_2gram) | over("top_3gram_char_frac", p.top_3gram)
+        def at_least(metric: str, limit: float) -> pl.Expr:
+            return (pl.col(f"{i}.{metric}") >= limit).fill_null(False)
+
+        lines = at_least("line_run", p.line_run) | at_least("line_repeats", p.line_repeats)
+        lines = lines | at_least("verse_line_run", p.verse_line_run)
+        lines = lines | over("dup_line_frac", p.dup_line_frac) | over("dup_line_char_frac", p.dup_line_char_frac)
+        paras = at_least("para_repeats", p.para_repeats) | at_least("verse_para_repeats", p.verse_para_repeats)
+        paras = paras | over("dup_para_frac", p.dup_para_frac) | over("dup_para_char_frac", p.dup_para_char_frac)
+        ngram = at_least("dup_span_words", p.span_words) & at_least("dup_span_frac", p.span_frac)
+        ngram = ngram | over("top_2gram_char_frac", p.top_2gram) | over("top_3gram_char_frac", p.top_3gram)
         ngram = ngram | over("top_4gram_char_frac", p.top_4gram)
         for n in DUP_NS:
             ngram = ngram | over(f"dup_{n}gram_char_frac", getattr(p, f"dup_{n}gram"))
+        copy = pl.col(f"{i}.prompt_copy").fill_null(False) if p.prompt_copy else pl.lit(False)
         return batch.select(
             pl.when((pl.col(f"{i}.degenerate_repeats") >= p.degenerate_min_repeats).fill_null(False))
             .then(pl.lit("degenerate_output"))
-            .when(over("dup_line_frac", p.dup_line_frac) | over("dup_line_char_frac", p.dup_line_char_frac))
+            .when(lines)
             .then(pl.lit("repeated_lines"))
-            .when(over("dup_para_frac", p.dup_para_frac) | over("dup_para_char_frac", p.dup_para_char_frac))
+            .when(paras)
             .then(pl.lit("repeated_paragraphs"))
             .when(ngram)
             .then(pl.lit("repeated_ngrams"))
+            .when(copy)
+            .then(pl.lit("prompt_copy"))
             .otherwise(pl.lit(None, dtype=pl.Utf8))
             .alias("reason")
         ).to_series()
