@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from curate.steps.filter.failed_response import FailedResponseFilter
@@ -102,12 +103,65 @@ def test_failed_response_hostile(batch_of):
 
 def test_failed_response_real_alpaca(shared_data):
     f = FailedResponseFilter.from_params()
-    # 5 of the 1000 records: real cut-offs found in this file by reading them ("... model involves").
+    # The 1000 records end in 21 unpunctuated answers; reading them, two are cut mid-sentence
+    # ("... model involves", "... reminded him why he"), one mid-list ("..., intermediate", missed: an
+    # adjective can end a sentence), and the rest are complete (lists, signatures, hashtags, sentences).
     batch = alpaca_batch(shared_data, "lm-sys__FastChat__data__alpaca_data_cleaned_1000")
     got = f.reject_reason(f.measure(batch))
     assert got.value_counts().sort("reason").to_dicts() == [
-        {"reason": None, "count": 995},
-        {"reason": "truncated_response", "count": 5},
+        {"reason": None, "count": 998},
+        {"reason": "truncated_response", "count": 2},
     ]
     cut = batch.filter(got == "truncated_response")["turns"].to_list()
     assert any(t[1]["content"].endswith("deploying a machine learning model involves") for t in cut)
+
+
+def test_cut_kind_on_real_endings():
+    from curate.steps.filter.failed_response import cut_kind
+
+    body = "Organic food is grown without synthetic pesticides and it is kinder to the soil. "
+    cut = {
+        body + "So next time, consider reaching for the organic section – your body": "fragment",
+        body + "Once you have an account set up, you can choose a coin. While Bitcoin": "fragment",
+        body + "Its memory serves as a reminder of the importance of": "open_word",
+        body + "The ideal readings for a saltwater aquarium are:": "open_punct",
+        body + "We need eggs, flour,": "open_punct",
+        "Here is the table:\n```\n2x1=2 | 3x1=3\n2x2=4 | 3x2=6": "open_fence",
+    }
+    complete = [
+        body + "Both systems have their strengths and weaknesses",  # a sentence without its full stop
+        body + "\n\n- 1919 Treaty of Versailles\n- 1939 Germany invades Poland",  # a list
+        body + "\n\nAnswered by: The Gastrograph Team",  # a signature
+        body + "See https://example.org/organic",
+        body + "An in the end, you don't get to know what it tastes like. :'(",  # an emoticon
+        body + "\n* Windows and Linux: Ctrl + Shift + I",  # a key combination
+        "Roses are red,\nviolets are blue,\nsugar is sweet,\nand so are you,",  # verse
+        body + "Hope this helps",
+        "64",
+    ]
+    assert {t: cut_kind(t) for t in cut} == cut
+    assert [cut_kind(t) for t in complete] == [None] * len(complete)
+
+
+def test_failed_response_judges_the_final_turn_and_flags_earlier_cuts(batch_of):
+    f = FailedResponseFilter.from_params()
+    cut = LONG + " and then the"
+    batch = batch_of(
+        f"user: a || assistant: {cut} || user: continue || assistant: rest of the answer.",
+        f"user: a || assistant: {LONG}. || user: go on please || assistant: More of it.",
+        f"user: a || assistant: {LONG}. || user: b || assistant: {cut}",
+    )
+    m = f.measure(batch)
+    assert f.reject_reason(m).to_list() == [None, None, "truncated_response"]
+    assert f.flag_reason(m).to_list() == ["truncated_earlier_turn", "truncated_earlier_turn", None]
+    strict = FailedResponseFilter.from_params(remove_flags=["truncated_earlier_turn"])
+    assert reasons(strict, batch)[:2] == ["truncated_earlier_turn", "truncated_earlier_turn"]
+
+
+def test_failed_response_token_limit_from_meta(batch_of):
+    f = FailedResponseFilter.from_params()
+    batch = batch_of("user: a || assistant: A complete looking answer.", "user: a || assistant: Fine.")
+    batch = batch.with_columns(pl.Series("meta", ['{"finish_reason": "length"}', '{"finish_reason": "stop"}']))
+    m = f.measure(batch)
+    assert f.reject_reason(m).to_list() == ["truncated_response", None]
+    assert m["filter.failed_response.cut"].to_list() == ["token_limit", None]

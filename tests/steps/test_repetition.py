@@ -40,15 +40,32 @@ def test_longest_loop():
     assert longest_loop([], 8) == 0
 
 
+LOOPED_PARA = (
+    "To access a Google Sheet from Python you need the Sheets API enabled in a project of the Google "
+    "Developers Console and a service account key."
+)
+CHORUS = "Endangered species, we hear your call\nWe will protect you, one and all\nTogether we will stand and save you from the fall"
+SONG = "\n\n".join(
+    f"(Verse {i})\nIn the forest number {i} and the sea\nThere are creatures great and small\n\n(Chorus)\n{CHORUS}"
+    for i in range(1, 4)
+)
+
+
 def test_repetition_reasons(batch_of):
     f = RepetitionFilter.from_params()
     batch = batch_of(
         "user: q || assistant: " + PROSE,
         "user: q || assistant: " + "no " * 12,
         "user: q || assistant: " + "\n".join(["Buy our product now, it is the best one."] * 6 + [PROSE]),
-        "user: q || assistant: " + "\n\n".join(["Thanks!", "\n".join(PROSE.split(". ")), "Thanks!"]),
+        "user: q || assistant: " + "\n\n".join([LOOPED_PARA, PROSE, LOOPED_PARA]),
         "user: q || assistant: " + PROSE + " " + PROSE.replace("today.", "now."),
         "user: " + "spam " * 30 + " || assistant: fine",
+        "user: Write a song about endangered species || assistant: " + SONG,  # a chorus is not a loop
+        "user: q || assistant: " + "\n".join(f"{i}. Windows and Linux: press Ctrl + Shift + J" for i in range(3))
+        + "\n" + PROSE,  # the same list stem three times, numbered
+        "user: Rewrite this sentence in the passive voice please || assistant: "
+        "Rewrite this sentence in the passive voice, please.",
+        "user: q || assistant: Thanks!\n\n" + PROSE + "\n\nThanks!",  # short paragraphs repeat
     )
     assert reasons(f, batch) == [
         None,
@@ -57,11 +74,28 @@ def test_repetition_reasons(batch_of):
         "repeated_paragraphs",
         "repeated_ngrams",
         None,
+        None,
+        "repeated_lines",
+        "prompt_copy",
+        None,
     ]
     m = f.measure(batch)
     assert m["filter.repetition.degenerate_repeats"].to_list()[1] == 12
     assert m["filter.repetition.words"].to_list()[1] == 12
     assert m["filter.repetition.dup_line_frac"].to_list()[1] is None  # 12 words: not judged
+    assert m["filter.repetition.verse"].to_list()[6] == 1
+    assert m["filter.repetition.verse_para_repeats"].to_list()[6] == 3
+
+
+def test_repetition_gopher_rules_are_opt_in(batch_of):
+    # A structured real-style answer that restates its terms: Gopher's n-gram fractions reject it.
+    steps = "\n".join(
+        f"{i}. Open the settings menu and choose the option number {i} to change the behaviour of the app."
+        for i in range(1, 9)
+    )
+    batch = batch_of("user: q || assistant: " + steps)
+    assert reasons(RepetitionFilter.from_params(), batch) == [None]
+    assert reasons(RepetitionFilter.from_params(dup_5gram=0.15), batch) == ["repeated_ngrams"]
 
 
 def test_repetition_code_is_not_rejected(shared_data, batch_of):
@@ -85,10 +119,10 @@ def test_repetition_code_is_not_rejected(shared_data, batch_of):
         )
     )
     batch = batch_of("user: q || assistant: " + java, "user: q || assistant: " + unfenced)
-    # Known limit: code *without* fences is measured as prose, and Gopher's n-gram rule catches
-    # its boilerplate ("return 0; }"). Run clean.html_to_markdown / fence code upstream.
-    assert reasons(f, batch) == [None, "repeated_ngrams"]
-    assert reasons(RepetitionFilter.from_params(skip_code=False), batch)[0] == "repeated_lines"
+    # Code without fences is measured as prose; its boilerplate lines ("return 0;") have fewer than
+    # three words and its functions differ, so it is kept too.
+    assert reasons(f, batch) == [None, None]
+    assert reasons(RepetitionFilter.from_params(skip_code=False, line_repeats=4), batch)[0] == "repeated_lines"
 
 
 def test_repetition_hostile(batch_of):
@@ -107,7 +141,7 @@ def test_batch_metrics_equal_text_by_text():
 
     import polars as pl
 
-    from curate.steps.filter.repetition import METRICS, batch_metrics
+    from curate.steps.filter.repetition import batch_metrics, text_metrics
 
     rng = random.Random(3)
     vocab = ["a", "b", "the", "😂", "0,", "北京", "x\u0301", "--", "ab", "²"] + [f"w{i}" for i in range(300)]
@@ -117,13 +151,10 @@ def test_batch_metrics_equal_text_by_text():
     for _ in range(200):  # many equally frequent top n-grams: the tie-break must match np.unique's order
         words = [rng.choice(vocab[: rng.randint(3, len(vocab))]) for _ in range(rng.randint(0, 300))]
         texts.append("".join(w + rng.choice([" ", " ", "\n", "\n\n", "\t"]) for w in words))
+    texts.append(SONG)
     got = batch_metrics(pl.Series(texts), 50, 8).to_dicts()
     for text, row in zip(texts, got):
-        words = text.split()
-        assert row["words"] == len(words)
-        assert row["degenerate_repeats"] == longest_loop(words, 8)
-        want = gopher_metrics(text) if len(words) >= 50 else dict.fromkeys(METRICS)
-        assert {m: row[m] for m in METRICS} == want
+        assert row == text_metrics(text, 50, 8)
 
 
 BUY = "\n".join(["Buy our product now, it is the best one."] * 6 + [PROSE])
@@ -145,9 +176,9 @@ def test_repetition_per_turn_judges_each_assistant_turn(batch_of):
     joined = RepetitionFilter.from_params(per_turn=False)
     assert reasons(per_turn, batch) == [None, "repeated_lines", None, "degenerate_output", None]
     assert reasons(joined, batch) == [
+        "repeated_paragraphs",
         "repeated_lines",
-        "repeated_lines",
-        "repeated_lines",
+        "repeated_paragraphs",
         "degenerate_output",
         None,
     ]

@@ -45,6 +45,8 @@ def phrase_regex(phrases: list[str] | tuple[str, ...]) -> str:
 # A family whose phrases describe the assistant; never a refusal marker by itself.
 IDENTITY_FAMILY = "identity"
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+# "As an AI I have no favourites, but here are five places ...": the clause after "but" can answer.
+_CLAUSES = re.compile(r",?\s+but\s+|[;,]\s*however,?\s+")
 _QUOTED = re.compile(r"\"[^\"\n]{1,400}\"|\u201c[^\u201d\n]{1,400}\u201d")
 # Sentences that send the user elsewhere or offer help instead of giving it.
 _REDIRECT = re.compile(
@@ -147,12 +149,13 @@ def judge_turn(
         return TurnJudgement(None, None, 0)
     refusing = [fam for fam in families if fam != IDENTITY_FAMILY]
     sents = [x for x in _SENTENCES.split(low) if x.strip()]
+    clauses = [c for x in sents for c in _CLAUSES.split(x) if c.strip()]
 
     def refuses(sent: str) -> bool:
         return any(hit(families[f], sent) for f in refusing)
 
     answer = 0
-    for sent in sents:
+    for sent in clauses:
         if refuses(sent) or _REDIRECT.search(sent) or _SELF.search(sent) or sent.rstrip().endswith("?"):
             continue
         answer += len(sent.split())
