@@ -29,6 +29,7 @@ def filter_form(ctx: Ctx) -> tuple[Filters, str | None]:
     f.statuses = c2[0].multiselect("Status", ["kept", "removed"], key="b.status")
     f.reasons = c2[1].multiselect("Reason", opts["reason"], key="b.reason")
     f.labels = c2[2].multiselect("Label", ["keep", "drop", "not_duplicate", "unlabelled"], key="b.label")
+    f.flags = c[3].multiselect("Flag (kept, for review)", opts["flag"], key="b.flag") if opts["flag"] else []
     hi = longest
     lo_v, hi_v = c2[3].slider("Length (chars)", 0, max(hi, 1), (0, max(hi, 1)), key="b.chars")
     f.min_chars = lo_v if lo_v > 0 else None

@@ -45,7 +45,7 @@ def facets(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> tuple[dic
     index = index_table(run_path, fingerprint)
     values = {
         col: index[col].drop_nulls().unique().sort().to_list()
-        for col in ("source", "subset", "lang", "cluster", "reason")
+        for col in ("source", "subset", "lang", "cluster", "reason", "flag")
     }
     longest = index.select(pl.col("chars").max().fill_null(0)).item() if index.height else 0
     return values, int(longest)

@@ -34,6 +34,7 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "status": pl.Utf8(),
     "reason": pl.Utf8(),
     "step": pl.Utf8(),
+    "flag": pl.Utf8(),  # "<step>: <flag>" of the first filter that flagged the record for review
     "duplicate_of": pl.Utf8(),
     "similarity": pl.Float64(),
     "chars": pl.Int64(),
@@ -75,6 +76,7 @@ class Filters:
     clusters: list[int] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # "<step>: <flag>", as in the index's flag column
     labels: list[str] = field(default_factory=list)  # keep/drop/not_duplicate, or "unlabelled"
     min_chars: int | None = None
     max_chars: int | None = None
@@ -129,6 +131,11 @@ class RunData:
             lf = pl.scan_parquet(f)
             names = lf.collect_schema().names()
             chars_col = _score_col(names, "chars")
+            flag_cols = [c for c in names if c.endswith(".flag")]
+            flag = (
+                pl.coalesce([pl.lit(c[: -len(".flag")] + ": ") + pl.col(c) for c in flag_cols])
+                if flag_cols else pl.lit(None, pl.Utf8)
+            )
             lang_col = _score_col(names, "lang")
             removed = i > 0
             parts.append(
@@ -140,6 +147,7 @@ class RunData:
                     pl.lit(REMOVED if removed else KEPT).alias("status"),
                     (pl.col("reason") if removed else pl.lit(None, pl.Utf8)).alias("reason"),
                     (pl.col("step") if removed and "step" in names else pl.lit(None, pl.Utf8)).alias("step"),
+                    flag.alias("flag"),
                     (pl.col("duplicate_of") if "duplicate_of" in names else pl.lit(None, pl.Utf8)).alias(
                         "duplicate_of"
                     ),
@@ -254,6 +262,7 @@ def apply_filters(
         ("cluster", f.clusters),
         ("status", f.statuses),
         ("reason", f.reasons),
+        ("flag", f.flags),
     ):
         if values:
             conds.append(pl.col(col).is_in(values))
@@ -309,6 +318,17 @@ def top_reasons(report: dict[str, Any], n: int = 15) -> pl.DataFrame:
     ]
     df = pl.DataFrame(rows, schema={"step": pl.Utf8, "reason": pl.Utf8, "records": pl.Int64})
     return df.sort("records", descending=True).head(n)
+
+
+def flagged_table(report: dict[str, Any]) -> pl.DataFrame:
+    """Records kept but flagged for review, per step and flag, from report.json."""
+    rows = [
+        {"step": s["step_id"], "flag": k, "records": v}
+        for s in report.get("steps", [])
+        for k, v in s.get("flagged", {}).items()
+    ]
+    df = pl.DataFrame(rows, schema={"step": pl.Utf8, "flag": pl.Utf8, "records": pl.Int64})
+    return df.sort("records", descending=True)
 
 
 def sources_table(report: dict[str, Any], index: pl.DataFrame) -> pl.DataFrame:

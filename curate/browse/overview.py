@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from curate.browse.context import Ctx, overview_tables
-from curate.browse.data import funnel, top_reasons
+from curate.browse.data import flagged_table, funnel, top_reasons
 
 
 def render(ctx: Ctx) -> None:
@@ -36,6 +36,13 @@ def render(ctx: Ctx) -> None:
 
     st.subheader("Sources")
     st.dataframe(tables["sources"], hide_index=True)
+
+    flagged = flagged_table(report)
+    if flagged.height:
+        st.subheader("Flagged for review")
+        st.caption("Kept, not removed: read them in Browse (filter \"Flag\") before turning a flag into a "
+                   "removal (the filter's `mode: remove` or `remove_flags`).")
+        st.dataframe(flagged, hide_index=True)
 
     st.subheader("Top removal reasons")
     reasons = top_reasons(report)

@@ -30,6 +30,15 @@ def funnel_markdown(report: dict[str, Any]) -> str:
         out = _n(s["n_out"]) + (f" (+{_n(s['n_added'])} split)" if s.get("n_added") else "")
         secs = "cached" if s.get("cached") else f"{s['seconds']:.1f}"
         lines.append(f"| {s['step_id']} | {_n(s['n_in'])} | {out} | {_n(removed)} | {reasons} | {_n(q)} | {secs} |")
+    flagged = [(s["step_id"], k, v, s.get("flag_examples", {}).get(k, [])) for s in report["steps"]
+               for k, v in s.get("flagged", {}).items()]
+    if flagged:
+        lines += ["", "## Flagged for review (kept, not removed)", "",
+                  "Read these before turning a flag into a removal (`mode: remove`, or the step's `remove_flags`);"
+                  " `curate browse` lists them under Browse, filter \"flag\".", "",
+                  "| step | flag | records | example ids |", "|---|---|---:|---|"]
+        for step_id, k, v, ex in flagged:
+            lines.append(f"| {step_id} | {k} | {_n(v)} | {', '.join(f'`{i}`' for i in ex[:5])} |")
     lines += ["", "## Sources", "", "| source | format | read | quarantined | kept | kept % |",
               "|---|---|---:|---:|---:|---:|"]
     for sid, s in report["sources"].items():

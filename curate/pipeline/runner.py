@@ -45,6 +45,7 @@ from curate.schema import COLUMNS, CONVERSATION, ERROR_COLUMN, conform
 from curate.steps.base import (
     DECISION_SCHEMA,
     Filter,
+    FilterParams,
     GlobalResult,
     GlobalStep,
     Step,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 REJECT_COLUMN = "_reject"  # a Transform may set this to reject rows (e.g. clean.pii in drop mode)
 INGEST_DIR = "00_ingest"
+FLAG_EXAMPLES = 20  # ids kept per flag reason in report.json, to read before turning a flag into a removal
 PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
 ROW_GROUP_ROWS = 16_384  # small row groups: the browser fetches a few scattered records cheaply
 _FAIL_FAST = 50  # a batch whose first 50 records all fail on their own is a step bug: raise
@@ -177,6 +179,7 @@ class BatchOutcome:
     quarantined: list[dict[str, Any]]
     extra: dict[str, float]
     overridden: int = 0
+    flagged: dict[str, list[str]] = field(default_factory=dict)  # flag reason -> ids of kept rows
 
 
 def process_batch(step: Step, batch: pl.DataFrame, *, dry_run: bool = False,
@@ -212,6 +215,7 @@ def process_batch(step: Step, batch: pl.DataFrame, *, dry_run: bool = False,
             quarantined=[q for p in parts for q in p.quarantined],
             extra=dict(extra),
             overridden=sum(p.overridden for p in parts),
+            flagged={k: [i for p in parts for i in p.flagged.get(k, [])] for k in {k for p in parts for k in p.flagged}},
         )
     return _split(step, out, protected)
 
@@ -226,10 +230,13 @@ def _apply(step: Step, batch: pl.DataFrame, dry_run: bool) -> pl.DataFrame:
         if ERROR_COLUMN in measured.columns:
             bad = measured.filter(pl.col(ERROR_COLUMN).is_not_null())
             ok = measured.filter(pl.col(ERROR_COLUMN).is_null())
-        reasons = step.reject_reason(ok) if len(ok) else pl.Series([], dtype=pl.Utf8)
-        if len(reasons) != len(ok):
+        if len(ok):
+            reasons, flags = step.decide(ok)
+        else:
+            reasons, flags = pl.Series([], dtype=pl.Utf8), pl.Series([], dtype=pl.Utf8)
+        if len(reasons) != len(ok) or len(flags) != len(ok):
             raise AccountingError(f"{step.id}: reject_reason returned {len(reasons)} values for {len(ok)} rows")
-        ok = ok.with_columns(reasons.cast(pl.Utf8).alias(REJECT_COLUMN))
+        ok = ok.with_columns(reasons.cast(pl.Utf8).alias(REJECT_COLUMN), flags.cast(pl.Utf8).alias(step.flag_column))
         if bad is None or not len(bad):
             return ok
         return pl.concat([ok, bad], how="diagonal_relaxed")
@@ -265,8 +272,13 @@ def _split(step: Step, out: pl.DataFrame, protected: frozenset[str]) -> BatchOut
         if len(removed):
             ledger = _ledger_frame(removed, step.id, removed[REJECT_COLUMN])
         out = out.filter(~rej).drop(REJECT_COLUMN)
+    flagged: dict[str, list[str]] = {}
+    if isinstance(step, Filter) and step.flag_column in out.columns:
+        for reason, ids in out.filter(pl.col(step.flag_column).is_not_null()).group_by(
+                step.flag_column, maintain_order=True).agg(pl.col("id")).iter_rows():
+            flagged[reason] = list(ids)
     return BatchOutcome(kept=out, ledger=ledger, quarantined=quarantined, extra=dict(step.report_extra),
-                        overridden=overridden)
+                        overridden=overridden, flagged=flagged)
 
 
 # Worker side of the process pool: steps are rebuilt once per worker from their key and params.
@@ -612,6 +624,10 @@ class Runner:
                     qsink.write(q)
                     rep.quarantined[q["reason"]] += 1
                 rep.n_out += len(oc.kept)
+                for reason, ids in oc.flagged.items():
+                    rep.flagged[reason] += len(ids)
+                    examples = rep.flag_examples.setdefault(reason, [])
+                    examples.extend(ids[: FLAG_EXAMPLES - len(examples)])
                 extra.update(oc.extra)
                 overridden += oc.overridden
                 if bar is not None:
@@ -672,6 +688,15 @@ class Runner:
         unknown = decisions.join(ids.collect(), on="id", how="anti")
         if len(unknown):
             raise AccountingError(f"step {step.id} decided about {len(unknown)} ids not in its input")
+        flag_mode = isinstance(step.params, FilterParams) and step.params.mode == "flag"
+        if flag_mode and not self.dry_run and len(decisions):
+            flags = decisions.select("id", pl.col("reason").alias(f"{step.id}.flag"))
+            rep.flagged.update(flags[f"{step.id}.flag"].to_list())
+            for reason, ids in flags.group_by(f"{step.id}.flag", maintain_order=True).agg("id").iter_rows():
+                rep.flag_examples[reason] = list(ids)[:FLAG_EXAMPLES]
+            scores = flags if result.scores is None else result.scores.join(flags, on="id", how="full", coalesce=True)
+            result = GlobalResult(scores=scores, quarantined=result.quarantined)
+            decisions = decisions.clear()
         if self.dry_run and len(decisions):
             would = decisions.rename({"reason": f"{step.id}.would_remove",
                                       "duplicate_of": f"{step.id}.duplicate_of",
@@ -810,6 +835,8 @@ def _format_line(rep: StepReport) -> str:
         parts.append(f"-{removed:,} ({reasons})")
     if q:
         parts.append(f"quarantined {q:,}")
+    if rep.flagged:
+        parts.append("flagged " + ", ".join(f"{k} {v:,}" for k, v in rep.flagged.most_common(3)))
     parts.append("cached" if rep.cached else f"{rep.seconds:.1f}s")
     return "  ".join(parts)
 

@@ -64,6 +64,8 @@ class StepReport:
     quarantined: Counter[str] = field(default_factory=Counter)
     extra: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
+    flagged: Counter[str] = field(default_factory=Counter)  # flag reason -> kept records marked for review
+    flag_examples: dict[str, list[str]] = field(default_factory=dict)  # flag reason -> a few record ids
 
     def balanced(self) -> bool:
         return self.n_in + self.n_added == self.n_out + sum(self.rejected.values()) + sum(
@@ -82,6 +84,8 @@ class StepReport:
             "seconds": round(self.seconds, 3),
             "extra": {k: _clean_number(v) for k, v in self.extra.items()},
             "cached": self.cached,
+            "flagged": dict(self.flagged.most_common()),
+            "flag_examples": self.flag_examples,
         }
 
     @classmethod
@@ -97,6 +101,8 @@ class StepReport:
             quarantined=Counter(d.get("quarantined", {})),
             extra=dict(d.get("extra", {})),
             cached=d.get("cached", False),
+            flagged=Counter(d.get("flagged", {})),
+            flag_examples=dict(d.get("flag_examples", {})),
         )
 
 

@@ -70,3 +70,35 @@ def test_every_page_opens_on_the_mini_recipe_run(tmp_path: Path, app, monkeypatc
         at = app(page, run=run)
         assert not at.exception, (page, [e.value for e in at.exception])
         assert not at.error, (page, [e.value for e in at.error])
+
+
+def test_flagged_records_are_listed_by_reason_in_overview_and_browse(tmp_path: Path, app):
+    """A filter in `mode: flag` removes nothing; the browser shows its flags and filters on them."""
+    run_pipeline, build_plan, _ = _runner()
+    recs = [{"instruction": f"Describe your favourite place number {i}", "input": "",
+             "output": "As an AI, I do not have personal preferences. Is there anything else I can help with?"}
+            for i in range(3)]
+    recs += [{"instruction": f"Name a prime number above {i * 10}", "input": "", "output": f"{i * 10 + 1} is one."}
+             for i in range(1, 4)]
+    (tmp_path / "a.json").write_text(json.dumps(recs))
+    raw = {"name": "fl", "seed": 0, "sources": [{"id": "a", "format": "alpaca", "path": str(tmp_path / "a.json")}],
+           "steps": [{"use": "filter.refusal", "params": {"mode": "flag"}}]}
+    run_dir = tmp_path / "runs" / "fl" / "t1"
+    res = run_pipeline(build_plan(raw), run_dir=run_dir)
+    assert res.report["totals"]["kept"] == 6
+    steps = {s["step_id"]: s for s in res.report["steps"]}
+    assert steps["filter_refusal"]["flagged"] == {"refusal_ai_disclaimer": 3}
+
+    from curate.browse.data import RunData
+
+    index = RunData(run_dir).build_index()
+    assert sorted(index["flag"].drop_nulls().to_list()) == ["filter_refusal: refusal_ai_disclaimer"] * 3
+
+    at = app("overview", run=run_dir)
+    assert not at.exception
+    assert any("refusal_ai_disclaimer" in str(df.value) for df in at.dataframe)
+    at = app("browse", run=run_dir)
+    at.multiselect(key="b.flag").set_value(["filter_refusal: refusal_ai_disclaimer"]).run()
+    assert not at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert "favourite place number 1" in shown and "prime number" not in shown

@@ -244,3 +244,21 @@ def test_parallel_workers_give_same_result_as_serial(tmp_path):
     ids_a = RunDir(tmp_path / "par").final().select("id").collect()["id"].to_list()
     ids_b = RunDir(tmp_path / "ser").final().select("id").collect()["id"].to_list()
     assert ids_a == ids_b
+
+
+def test_flag_mode_marks_and_counts_but_removes_nothing(tmp_path, steps):
+    src = tmp_path / "a.jsonl"
+    _write_alpaca(src, 100)  # every 10th output is empty
+    recipe = _recipe(src, [{"use": "filter.test_nonempty", "params": {"mode": "flag"}},
+                           {"use": "filter.failed_response"}])
+    res = run_pipeline(build_plan(recipe), tmp_path / "run", progress=False)
+    steps_rep = {s["step_id"]: s for s in res.report["steps"]}
+    assert steps_rep["filter_test_nonempty"]["rejected"] == {}
+    assert steps_rep["filter_test_nonempty"]["flagged"] == {"empty_last_turn": 10}
+    assert len(steps_rep["filter_test_nonempty"]["flag_examples"]["empty_last_turn"]) == 10
+    # the next filter in remove mode still removes them: flags are for review, decisions stay per step
+    assert steps_rep["filter_failed_response"]["rejected"] == {"empty_response": 10}
+    final = RunDir(tmp_path / "run").final().collect()
+    assert final["filter_test_nonempty.flag"].null_count() == len(final) == 90
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "Flagged for review" in md and "| filter_test_nonempty | empty_last_turn | 10 |" in md

@@ -50,6 +50,8 @@ CONTINUATION_WORDS = frozenset(
     involves include includes contains requires lists means consists following""".split()
 )
 _LAST_WORD = re.compile(r"(?:^|\s)([^\W\d_][\w'\u2019-]*)[\"'\u201d\u2019*_]*$")
+# "... so you" / "... and it": a conjunction and the subject of a clause that never came.
+_OPEN_SUBJECT = re.compile(r"(?i)(?:^|\s)(?:so|if|and|but|when|because|that|while|or|unless|until)\s+(?:you|it)$")
 _KEY_COMBO = re.compile(r"[+\-/*=&|]\s*\p{Lu}$")  # "Ctrl + Shift + I"
 # ":(" / ":'(" / ";-(" end a chat message; they are not an opening bracket.
 _EMOTICON = re.compile(r"[:;=]['\u2019-]?[(\[{/\\|]$")
@@ -127,6 +129,8 @@ def cut_kind(text: str, min_words: int = 8) -> str | None:
         return "open_punct"
     m = _LAST_WORD.search(t)
     if m and m.group(1).lower() in CONTINUATION_WORDS and not _KEY_COMBO.search(t):
+        return "open_word"
+    if _OPEN_SUBJECT.search(t):
         return "open_word"
     if not verse and not _LIST_ITEM.search(last_line) and not _TABLE_ROW.search(last_line):
         f = _FRAGMENT.search(last_line)

@@ -20,15 +20,18 @@ class LengthFilter(Filter):
     proxy for model tokens that undercounts CJK text (no spaces), so prefer ``*_chars`` limits for
     Chinese/Japanese data. The response is all assistant turns together (0 when there is none).
     Writes ``<id>.chars``, ``<id>.tokens``, ``<id>.turns``, ``<id>.response_chars`` and
-    ``<id>.max_turn_chars``. Defaults follow STYLE.md's LengthFilter (min 20 chars), with an upper
-    bound loose enough for long ShareGPT conversations; null limits are not checked.
+    ``<id>.max_turn_chars``. By default only an empty response and an over-long conversation are
+    out of bounds: a correct answer can be very short ("Solve 8 x 8." -> "64"), so a minimum length
+    removes good records (on labelled real data, every record a 20-character minimum removed was
+    kept by the labellers). Set ``min_chars``/``min_tokens`` for sets where short means broken. The
+    upper bound is loose enough for long ShareGPT conversations; null limits are not checked.
 
     Reasons: too_few_turns, too_many_turns, too_short, too_long, response_too_short, turn_too_long
     (checked in this order; the first that applies is the reason).
     """
 
     class Params(FilterParams):
-        min_chars: int = Field(20, ge=0, description="Minimum characters over all turns.")
+        min_chars: int = Field(0, ge=0, description="Minimum characters over all turns.")
         max_chars: int | None = Field(100_000, gt=0, description="Maximum characters over all turns.")
         min_turns: int = Field(1, ge=0, description="Minimum number of turns (all roles).")
         max_turns: int | None = Field(None, gt=0, description="Maximum number of turns (all roles).")
