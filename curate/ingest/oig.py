@@ -63,11 +63,11 @@ class OIGReader(RecordReader):
             description="Labels that open a user turn at the start of a line.",
         )
         assistant_labels: list[str] = Field(
-            default_factory=lambda: ["<bot>:"],
+            default_factory=lambda: ["<bot>:", "Rosey:"],
             min_length=1,
             description=(
-                "Labels that open an assistant turn at the start of a line "
-                "(the OIG joke subset uses `Rosey:`)."
+                "Labels that open an assistant turn at the start of a line; OIG's known bot labels by "
+                "default (`<bot>:`, and `Rosey:` of the joke-explanation subset)."
             ),
         )
         records_key: str | None = Field(

@@ -27,7 +27,8 @@ unusable rows, and the other rows are tallied per reason in ``skipped``: ``answe
 ``tag_wiki_excerpt`` (4), ``tag_wiki`` (5), ``orphaned_tag_wiki`` (3), ``moderator_nomination``
 (6), ``wiki_placeholder`` (7), ``privilege_wiki`` (8), ``post_type_other``.
 
-Safety. A file with ``<!DOCTYPE`` or ``<!ENTITY`` is refused (no DTD, no entity expansion);
+Safety. A DOCTYPE with an internal subset, or any ``<!ENTITY``, is refused (no entity expansion); an
+external DOCTYPE reference (``<!DOCTYPE posts SYSTEM "posts.dtd">``, in older dumps) is read and never loaded;
 malformed XML stops the read with an InputError naming file and line (XML cannot be resynchronised;
 records of earlier files stay valid).
 """
@@ -143,6 +144,23 @@ class _Chosen:
         return i >= 0 and int(self.answer[i]) == aid
 
 
+# Older dumps open with <!DOCTYPE posts SYSTEM "posts.dtd">: a reference to a DTD that is not shipped.
+# It is blanked (same length, so lines and columns stay) before expat sees it: the DTD is never
+# loaded, and an entity it would have defined is then an undefined entity, a located error, never
+# silently dropped. A DOCTYPE with an internal subset ("[") is left in place and refused.
+_EXTERNAL_DOCTYPE = re.compile(
+    rb'<!DOCTYPE\s+[\w:.-]+\s+(?:SYSTEM\s+(?:"[^"<>\[]*"|\'[^\'<>\[]*\')'
+    rb'|PUBLIC\s+(?:"[^"<>\[]*"|\'[^\'<>\[]*\')\s+(?:"[^"<>\[]*"|\'[^\'<>\[]*\'))\s*>'
+)
+
+
+def _blank_external_doctype(chunk: bytes) -> bytes:
+    m = _EXTERNAL_DOCTYPE.search(chunk, 0, 4096)
+    if m is None or b"<row" in chunk[: m.start()]:
+        return chunk
+    return chunk[: m.start()] + b" " * (m.end() - m.start()) + chunk[m.end() :]
+
+
 def iter_rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
     """Stream ``(line, attributes)`` of every ``<row>`` element; other elements are ignored.
 
@@ -174,13 +192,17 @@ def iter_rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
     from curate.ingest.base import open_binary
 
     with open_binary(path) as fh:
+        first = True
         while True:
             chunk = fh.read(CHUNK_BYTES)
+            if first:
+                chunk = _blank_external_doctype(chunk)
+                first = False
             try:
                 parser.Parse(chunk, not chunk)
             except _Rejected:
                 raise InputError(
-                    f"{path}:{parser.CurrentLineNumber}: the XML declares a DOCTYPE or ENTITY; curate does not "
+                    f"{path}:{parser.CurrentLineNumber}: the XML declares a DTD subset or an ENTITY; curate does not "
                     "process DTDs or entities (a Stack Exchange dump has none). Remove the declaration."
                 ) from None
             except expat.ExpatError as e:

@@ -23,26 +23,29 @@ ROSEY = {"assistant_labels": ["<bot>:", "Rosey:"]}
 
 def test_fixture_default_labels():
     df, quarantined, _ = read_all(OIGReader.from_params(), [FIXTURE])
-    assert df["id"].to_list() == [record_id("tiny", str(FIXTURE), r) for r in (1, 2)]
+    assert df["id"].to_list() == [record_id("tiny", str(FIXTURE), r) for r in (1, 2, 5)]
     assert convs(df) == [
         [("user", "What is 2+2?"), ("assistant", "4."), ("user", "And 3+3?"), ("assistant", "6.")],
         # a label inside a line is text; the empty bot turn is kept for the failed-response filter
         [("user", "Quote this: <bot>: hi"), ("assistant", "")],
+        # OIG's known bot labels are recognised without configuration
+        [("user", "Why is this joke funny?"), ("assistant", "Because it is.")],
     ]
-    assert df["subset"].to_list() == ["unified_chip2", "tiny"]  # metadata.source, else the file stem
-    assert [json.loads(m) for m in df["meta"].to_list()] == [
+    assert df["subset"].to_list() == ["unified_chip2", "tiny", "tiny"]  # metadata.source, else the file stem
+    assert [m and json.loads(m) for m in df["meta"].to_list()] == [
         {"metadata": {"source": "unified_chip2"}},
         {"metadata": {}},
+        None,
     ]
     assert [(q.record, q.line, q.reason) for q in quarantined] == [
         (3, 3, "no_turns"),
         (4, 4, "no_turns"),
-        (5, 5, "no_assistant_turn"),
         (6, 6, "json_decode"),
         (7, 7, "missing_field"),
     ]
     assert "text before the first speaker label: 'Some preamble'" in quarantined[0].error
-    assert "labels seen at line starts: ['Rosey:']" in quarantined[2].error
+    only_bot = read_all(OIGReader.from_params(assistant_labels=["<bot>:"]), [FIXTURE])[1]
+    assert "labels seen at line starts: ['Rosey:']" in only_bot[2].error
 
 
 def test_fixture_with_rosey_label():
@@ -127,8 +130,12 @@ def test_real_joke_files(shared_data):
     assert (stats.read, stats.ingested) == (356, 356)
     assert df["subset"].unique().to_list() == ["unified_joke_explanations"]
     assert (df["turns"].list.len() == 2).all()
-    # with the default labels every joke record names the missing label
-    _, quarantined, stats = read_all(OIGReader.from_params(), [d / JOKES_JSONL])
+    # OIG's known bot labels are the default: the Rosey file needs no configuration
+    default, quarantined, stats = read_all(OIGReader.from_params(), [d / JOKES_JSONL])
+    assert (stats.read, stats.ingested, stats.quarantined) == (356, 356, 0)
+    assert convs(default) == convs(df)
+    # with only <bot>: every joke record names the missing label
+    _, quarantined, stats = read_all(OIGReader.from_params(assistant_labels=["<bot>:"]), [d / JOKES_JSONL])
     assert stats.quarantined == 356 and {q.reason for q in quarantined} == {"no_assistant_turn"}
     with pytest.raises(InputError, match="records_key: jokes_list"):
         read_all(OIGReader.from_params(**ROSEY), [d / JOKES_WRAPPED])
