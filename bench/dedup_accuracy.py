@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -126,6 +127,92 @@ def measure(records: int = demo.DEFAULT_RECORDS, seed: int = 0, *, semantic: boo
         return out
 
 
+ROOT = Path(__file__).resolve().parents[1]
+REAL_ALPACA = ROOT.parent / "shared" / "data" / "alpaca"
+
+
+def plant_edits(words: list[str], every: int, rng: random.Random, vocab: list[str]) -> list[str]:
+    """One edit every ``every`` words: a substitution, insertion or deletion, chosen at random."""
+    out = list(words)
+    pos = rng.randrange(every)
+    offset = 0
+    while pos < len(words):
+        k = pos + offset
+        op = rng.choice(("sub", "ins", "del"))
+        if op == "sub":
+            out[k] = rng.choice(vocab)
+        elif op == "ins":
+            out.insert(k, rng.choice(vocab))
+            offset += 1
+        elif len(out) > 1:
+            del out[k]
+            offset -= 1
+        pos += every
+    return out
+
+
+def measure_real(params: dict[str, Any], everies: tuple[int, ...] = (10, 15, 20, 25, 30), seed: int = 0) -> dict[str, Any]:
+    """dedup.minhash on real Alpaca records plus planted near-copies with one edit every N words.
+
+    Originals are the records of ``shared/data/alpaca`` (English files), deduplicated exactly first so
+    that only planted pairs are true duplicates; one copy per original and edit rate. A copy is found
+    when it and its original end up in one group; a false removal is a removed record whose group
+    holds no planted pair of it (two different real records joined). Word overlap of a copy is the
+    share of the original's words left in place (1 - edits / words).
+    """
+    import tempfile
+
+    from curate.ingest.alpaca import AlpacaReader
+    from curate.ingest.base import read_batches
+    from curate.schema import make_batch
+    from curate.steps.base import StepContext
+    from curate.steps.dedup.minhash import MinHashDedup
+
+    files = [p for p in sorted(REAL_ALPACA.glob("*.json")) if "_zh" not in p.name and "identity" not in p.name]
+    base = pl.concat(list(read_batches(AlpacaReader.from_params(), [str(p) for p in files], "alpaca")))
+    base = base.unique("content_hash", keep="first", maintain_order=True)
+    rng = random.Random(seed)
+    texts = [" ".join(t["content"] for t in turns) for turns in base["turns"].to_list()]
+    vocab = sorted({w for t in texts for w in t.split()})
+    rows = list(base.iter_rows(named=True))
+    truth: list[tuple[str, str, int]] = []
+    originals = len(rows)
+    for every in everies:
+        for k, r in enumerate(base.iter_rows(named=True)):
+            turns = []
+            for t in r["turns"]:
+                turns.append({"role": t["role"], "content": " ".join(plant_edits(t["content"].split(), every, rng, vocab))})
+            cid = f"copy{every}-{k}"
+            rows.append({**r, "id": cid, "turns": turns, "content_hash": None})
+            truth.append((cid, r["id"], every))
+    ds = make_batch(rows)
+    step = MinHashDedup.from_params(**params)
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = StepContext(run_dir=Path(tmp), work_dir=Path(tmp) / "01_dedup_minhash", progress=False)
+        t0 = time.perf_counter()
+        dec = step.decide(ds.lazy(), ctx)
+        seconds = time.perf_counter() - t0
+    removed = dict(zip(dec["id"].to_list(), dec["duplicate_of"].to_list()))
+    # group of each record: follow duplicate_of to the survivor
+    def root(x: str) -> str:
+        while x in removed:
+            x = removed[x]
+        return x
+    family = {cid: oid for cid, oid, _ in truth}
+    by_every: dict[int, list[bool]] = {}
+    for cid, oid, every in truth:
+        by_every.setdefault(every, []).append(root(cid) == root(oid))
+    # a removal is false when its survivor is not the same real record (two different records joined)
+    false_ids = [rid for rid in removed if family.get(rid, rid) != family.get(root(rid), root(rid))]
+    text_of = dict(zip(ds["id"].to_list(), (" ".join(t["content"] for t in ts) for ts in ds["turns"].to_list())))
+    false_pairs = [(text_of[family.get(r, r)][:100], text_of[family.get(root(r), root(r))][:100]) for r in false_ids]
+    false = len(false_ids)
+    return {"originals": originals, "params": params, "seconds": round(seconds, 2),
+            "recall_by_edit_rate": {f"1 edit / {e} words (overlap ~{1 - 1 / e:.0%})": round(sum(v) / len(v), 3)
+                                    for e, v in sorted(by_every.items())},
+            "removed": len(removed), "false_removals": false, "false_pairs": false_pairs}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=demo.DEFAULT_RECORDS, help="demo corpus size (default 20,000)")
@@ -136,7 +223,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold-cosine", type=float, default=0.95)
     ap.add_argument("--workdir", type=Path, default=None, help="keep the corpus and run here (default: a temp dir)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--real", action="store_true",
+                    help="planted edits of real Alpaca records (shared/data) instead of the demo corpus")
     args = ap.parse_args(argv)
+    if args.real:
+        if not REAL_ALPACA.is_dir():
+            print(f"no real data at {REAL_ALPACA}")
+            return 0
+        from curate.steps.dedup.minhash import MinHashDedup
+
+        defaults = MinHashDedup.Params()
+        old_defaults = {"ngram": 5, "threshold_jaccard": 0.8}
+        for label, params in (("previous defaults (5-grams, Jaccard 0.8)", old_defaults),
+                              (f"defaults ({defaults.ngram}-grams, Jaccard {defaults.threshold_jaccard})", {})):
+            r = measure_real(params)
+            print(f"{label}: {r['originals']} real records + planted copies; {r['removed']} removed, "
+                  f"{r['false_removals']} false removals, {r['seconds']} s")
+            for k, v in r["recall_by_edit_rate"].items():
+                print(f"  recall at {k}: {v:.3f}")
+        return 0
     res = measure(args.records, args.seed, semantic=args.semantic, threshold_jaccard=args.threshold_jaccard,
                   ngram=args.ngram, threshold_cosine=args.threshold_cosine, workdir=args.workdir)
     if args.json:

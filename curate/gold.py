@@ -236,7 +236,7 @@ def summarize(ev: Evaluation, examples: int = 5) -> dict[str, Any]:
                        "missed": missed[:examples]}
     keep_idx = [i for i, lab in enumerate(labels) if lab == "keep"]
     good_removed = [i for i in keep_idx if first[i] is not None]
-    wrong = Counter(f"{first[i][0]}: {first[i][1]}" for i in good_removed if first[i] is not None)
+    wrong = Counter(f"{f[0]}: {f[1]}" for f in (first[i] for i in good_removed) if f is not None)
     target = [i for i, lab in enumerate(labels) if lab in FILTER_CLASSES]
     target_caught = [i for i in target if first[i] is not None]
     return {

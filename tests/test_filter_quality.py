@@ -40,7 +40,7 @@ def _write(tmp_path, rows):
 def test_evaluate_counts_removals_flags_and_recall(tmp_path):
     from curate.steps.filter.refusal import RefusalFilter
 
-    turns = lambda a: [{"role": "user", "content": "Describe your house."}, {"role": "assistant", "content": a}]  # noqa: E731
+    turns = lambda a: [{"role": "user", "content": "Describe your house."}, {"role": "assistant", "content": a}]
     p = _write(tmp_path, [
         {"uid": "a", "label": "refusal", "turns": turns("As an AI, I don't have a house. Can I help with anything else?")},
         {"uid": "b", "label": "keep", "turns": turns("A small brick house with a red door, a garden of roses "

@@ -34,8 +34,8 @@ def funnel_markdown(report: dict[str, Any]) -> str:
                for k, v in s.get("flagged", {}).items()]
     if flagged:
         lines += ["", "## Flagged for review (kept, not removed)", "",
-                  "Read these before turning a flag into a removal (`mode: remove`, or the step's `remove_flags`);"
-                  " `curate browse` lists them under Browse, filter \"flag\".", "",
+                  ("Read these before turning a flag into a removal (`mode: remove`, or the step's `remove_flags`);"
+                   " `curate browse` lists them under Browse, filter \"flag\"."), "",
                   "| step | flag | records | example ids |", "|---|---|---:|---|"]
         for step_id, k, v, ex in flagged:
             lines.append(f"| {step_id} | {k} | {_n(v)} | {', '.join(f'`{i}`' for i in ex[:5])} |")

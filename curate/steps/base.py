@@ -183,7 +183,6 @@ class Step(ABC):
 class Filter(Step):
     kind: ClassVar[str] = "filter"
     Params: ClassVar[type[StepParams]] = FilterParams
-    params: FilterParams
 
     def measure(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Add ``<step_id>.<metric>`` columns. Decides nothing."""

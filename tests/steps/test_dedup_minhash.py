@@ -50,13 +50,13 @@ def test_planted_near_duplicates_precision_recall(tmp_path):
 
 def test_similarity_is_jaccard_to_survivor_and_longest_response_wins(batch_of, tmp_path):
     base = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
-    near = base.replace("fifteen", "sixteen")  # 10 of 11 shingles shared, 10/12 = 0.833
+    near = base.replace("fifteen", "sixteen")  # 13 of 14 word 2-grams shared, 13/15 = 0.867
     far = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
     ds = batch_of(f"user: {base} || assistant: short", f"user: {near} || assistant: a longer answer", f"user: {far}")
     d = MinHashDedup.from_params(scope="prompt").run(ds.lazy(), StepContext(tmp_path, tmp_path / "w")).decisions
     ids = ds["id"].to_list()
     assert d.rows() == [(ids[0], "near_dup", ids[1], d["similarity"][0])]
-    assert abs(d["similarity"][0] - 10 / 12) < 1e-6
+    assert abs(d["similarity"][0] - 13 / 15) < 1e-6
 
 
 def test_vectorised_jaccard_matches_python_sets():

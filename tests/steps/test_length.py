@@ -46,4 +46,12 @@ def test_length_hostile(batch_of):
     )
     m = f.measure(batch)
     assert m["filter.length.tokens"].to_list() == [0, 2, 4]
-    assert f.reject_reason(m).to_list() == ["too_short", "too_long", None]
+    # no minimum by default: a whitespace-only answer is filter.failed_response's empty_response
+    assert f.reject_reason(m).to_list() == [None, "too_long", None]
+    strict = LengthFilter.from_params(min_chars=20)
+    assert strict.reject_reason(strict.measure(batch)).to_list() == ["too_short", "too_long", None]
+
+
+def test_length_default_keeps_a_correct_short_answer(batch_of):
+    f = LengthFilter.from_params()
+    assert f.reject_reason(f.measure(batch_of("user: Solve 8 x 8. || assistant: 64"))).to_list() == [None]

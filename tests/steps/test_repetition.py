@@ -57,7 +57,7 @@ def test_repetition_reasons(batch_of):
         "user: q || assistant: " + PROSE,
         "user: q || assistant: " + "no " * 12,
         "user: q || assistant: " + "\n".join(["Buy our product now, it is the best one."] * 6 + [PROSE]),
-        "user: q || assistant: " + "\n\n".join([LOOPED_PARA, PROSE, LOOPED_PARA]),
+        f"user: q || assistant: {LOOPED_PARA}\n\n{PROSE}\n\n{LOOPED_PARA}",
         "user: q || assistant: " + PROSE + " " + PROSE.replace("today.", "now."),
         "user: " + "spam " * 30 + " || assistant: fine",
         "user: Write a song about endangered species || assistant: " + SONG,  # a chorus is not a loop

@@ -44,10 +44,7 @@ _OPEN_PUNCT = re.compile(r"(?:[,:(\[{&+=/\u3001\uff0c\uff1a]|\s[-\u2013\u2014])$
 # answer that also lacks its full stop almost never does; ones that often end a sentence
 # ("in", "on", "up", "about", "for", "with") are left out.
 CONTINUATION_WORDS = frozenset(
-    """a an the of to at by from into onto as than via per towards toward through between among upon
-    within during including and or but nor because although whereas if unless that which whose
-    is are was were been being my your their our its these such very i he she we they
-    involves include includes contains requires lists means consists following""".split()
+    ["a", "an", "the", "of", "to", "at", "by", "from", "into", "onto", "as", "than", "via", "per", "towards", "toward", "through", "between", "among", "upon", "within", "during", "including", "and", "or", "but", "nor", "because", "although", "whereas", "if", "unless", "that", "which", "whose", "is", "are", "was", "were", "been", "being", "my", "your", "their", "our", "its", "these", "such", "very", "i", "he", "she", "we", "they", "involves", "include", "includes", "contains", "requires", "lists", "means", "consists", "following"]
 )
 _LAST_WORD = re.compile(r"(?:^|\s)([^\W\d_][\w'\u2019-]*)[\"'\u201d\u2019*_]*$")
 # "... so you" / "... and it": a conjunction and the subject of a clause that never came.
@@ -61,10 +58,9 @@ _EMOTICON = re.compile(r"[:;=]['\u2019-]?[(\[{/\\|]$")
 # article, preposition or determiner): "Hope this helps" and "Good luck" are finished.
 _FRAGMENT = re.compile(r"(\S+)(?:[.!?]|\s[-\u2013\u2014])\s+([\w'\u2019-]+(?:\s+[\w'\u2019-]+){0,2})$")
 FRAGMENT_STARTERS = frozenset(
-    """while when if although though because since after before once unless whereas as then and but or
-    the a an in on at for to with from by of this these those its their our your my his""".split()
+    ["while", "when", "if", "although", "though", "because", "since", "after", "before", "once", "unless", "whereas", "as", "then", "and", "but", "or", "the", "a", "an", "in", "on", "at", "for", "to", "with", "from", "by", "of", "this", "these", "those", "its", "their", "our", "your", "my", "his"]
 )
-_ABBREV = frozenset("e.g i.e etc vs mr mrs ms dr st no fig eq approx ca cf al jr sr inc ltd co".split())
+_ABBREV = frozenset(["e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "dr", "st", "no", "fig", "eq", "approx", "ca", "cf", "al", "jr", "sr", "inc", "ltd", "co"])
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)]|[a-zA-Z][.)])[ \t]+\S")
 _TABLE_ROW = re.compile(r"^[ \t]*\|")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$|<https?://\S+>$")

@@ -408,9 +408,8 @@ def prompt_copies(turns: list[dict[str, Any]] | None, roles: tuple[str, ...], mi
         if role in roles and prompt:
             resp = _norm_text(content)
             n_prompt = len(prompt.split())
-            if n_prompt >= min_words and resp.startswith(prompt):
-                if len(resp.split()) <= n_prompt * 1.1:
-                    return True
+            if n_prompt >= min_words and resp.startswith(prompt) and len(resp.split()) <= n_prompt * 1.1:
+                return True
     return False
 
 

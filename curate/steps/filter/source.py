@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from curate.analysis.diversity import METRICS
 from curate.errors import ConfigError
 from curate.pipeline.registry import register
-from curate.steps.base import Filter, StepContext, FilterParams
+from curate.steps.base import Filter, FilterParams, StepContext
 
 _NONE = pl.lit(None, dtype=pl.Utf8)
 
