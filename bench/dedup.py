@@ -54,22 +54,24 @@ def bench_minhash(n: int, skip_datasketch: bool, ds_n: int | None, sketches: lis
     first ds_n texts and its time is extrapolated linearly to n (printed as such).
     """
     from curate.index import minhash as mh
-    from curate.steps.dedup.minhash import near_pairs
+    from curate.steps.dedup.minhash import MinHashDedup, near_pairs
 
+    defaults = MinHashDedup.Params()
+    ng, thr = defaults.ngram, defaults.threshold_jaccard  # what dedup.minhash does by default, on both sides
     t0 = time.perf_counter()
     texts, planted = corpus(n)
     print(f"corpus: {n} texts of 30-100 words, {len(planted)} planted one-word edits ({time.perf_counter() - t0:.0f}s)")
-    sh0 = mh.shingle(texts)
+    sh0 = mh.shingle(texts, ngram=ng)
     a_, b_ = np.array([p[0] for p in planted]), np.array([p[1] for p in planted])
     jac = mh.jaccard(sh0, a_, b_)
-    truth = _pairs(a_[jac >= 0.8], b_[jac >= 0.8])
+    truth = _pairs(a_[jac >= thr], b_[jac >= thr])
     del sh0
-    print(f"planted pairs with 5-gram Jaccard >= 0.8: {len(truth)} (the rest fall below 0.8 and are not duplicates)")
+    print(f"planted pairs with {ng}-gram Jaccard >= {thr}: {len(truth)} (the rest fall below and are not duplicates)")
     for sketch in sketches:
         t0 = time.perf_counter()
-        sh = mh.shingle(texts)
+        sh = mh.shingle(texts, ngram=ng)
         t1 = time.perf_counter()
-        i, j, _, n_cand = near_pairs(sh, 128, 0.8, sketch=sketch)
+        i, j, _, n_cand = near_pairs(sh, 128, thr, sketch=sketch)
         ours = time.perf_counter() - t0
         print(f"curate {sketch}: {n} records in {ours:.1f}s = {n / ours:,.0f} records/s (shingle {t1 - t0:.1f}s, "
               f"sketch+LSH+verify {ours - (t1 - t0):.1f}s), candidates {n_cand}, {f1(_pairs(i, j), truth)}, "
@@ -85,11 +87,11 @@ def bench_minhash(n: int, skip_datasketch: bool, ds_n: int | None, sketches: lis
     shingles = []
     for t in sub:
         w = t.lower().split()
-        shingles.append([" ".join(w[k : k + 5]).encode() for k in range(len(w) - 4)])
+        shingles.append([" ".join(w[k : k + ng]).encode() for k in range(len(w) - ng + 1)])
     t1 = time.perf_counter()
     mhs = MinHash.bulk(shingles, num_perm=128)
     t2 = time.perf_counter()
-    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    lsh = MinHashLSH(threshold=thr, num_perm=128)
     for k, mk in enumerate(mhs):
         lsh.insert(k, mk)
     found_ds = set()
