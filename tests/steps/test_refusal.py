@@ -180,3 +180,17 @@ def test_refusal_catches_every_demo_refusal(batch_of):
     texts = [r.replace("{e}", "a sourdough starter") for r in demo_text.REFUSALS]
     got = reasons(f, batch_of(*(f"user: q || assistant: {t}" for t in texts)))
     assert None not in got, [t for t, r in zip(texts, got) if r is None]
+
+
+def test_refusing_a_writing_task_is_a_refusal(batch_of):
+    f = RefusalFilter.from_params()
+    batch = batch_of(
+        "user: Rephrase this sentence so that it sounds more encouraging. Torque lug nuts in a star pattern. "
+        "|| assistant: As an AI language model, I do not have personal experiences with a flat tire, so I cannot "
+        "answer that.",
+        "user: Draft an email inviting colleagues to a session on plate tectonics. || assistant: Unfortunately, "
+        "I cannot fulfill this request because it goes against my guidelines.",
+        "user: Write a message to my boss saying I can't come in today || assistant: I'm sorry, but I'm unable "
+        "to come in today because I have a fever. I will catch up on my tasks tomorrow.",
+    )
+    assert reasons(f, batch) == ["refusal_ai_disclaimer", "refusal_cannot_comply", None]

@@ -77,6 +77,12 @@ _WRITE_TASK = re.compile(
     r"\b(?:excuse|message|e-?mail|letter|note|reply|response|dialogue|dialog|conversation|script|story|apology"
     r"|text|speech|tweet|post|sentence|statement|lines?)\b"
 )
+# A refusal of the writing task itself, not refusal words inside the requested text: it speaks of
+# the request, of answering or helping, or of being an AI.
+_META_REFUSAL = re.compile(
+    r"\b(?:this|that|your|the) (?:request|task|question)\b|\banswer (?:that|this)\b|\bprovide (?:information|that|this)\b"
+    r"|\b(?:help|assist) you with\b|\bfulfill\b|\bcomply\b|\bguidelines\b|\bas an ai\b|\blanguage model\b"
+)
 _LICENSED = re.compile(
     r"\bif you (?:don't|do not|can't|cannot) (?:know|find|answer)\b|\bsay (?:that )?you (?:don't|do not) know\b"
     r"|\b(?:only|just) (?:answer|respond|reply|help)\b|\bwill only (?:answer|respond)\b|\bdo not answer\b"
@@ -145,7 +151,7 @@ def judge_turn(
         return TurnJudgement("identity" if identity else None, IDENTITY_FAMILY if identity else None, 0)
     if _IDENTITY_Q.search(p) or _CAPABILITY_Q.search(p):
         return TurnJudgement("identity", first_family, 0)
-    if _WRITE_TASK.search(p) or _LICENSED.search(p):
+    if _LICENSED.search(p) or (_WRITE_TASK.search(p) and not _META_REFUSAL.search(low)):
         return TurnJudgement(None, None, 0)
     refusing = [fam for fam in families if fam != IDENTITY_FAMILY]
     sents = [x for x in _SENTENCES.split(low) if x.strip()]
