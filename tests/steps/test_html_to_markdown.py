@@ -53,3 +53,22 @@ def test_no_html_batch_is_returned_unchanged(batch_of):
 def test_unknown_role_param_is_rejected():
     with pytest.raises(ValidationError, match="unknown roles"):
         HtmlToMarkdownClean.from_params(roles=["bot"])
+
+
+def test_html_that_is_the_answer_stays(batch_of):
+    from curate.steps.clean.html_to_markdown import HtmlToMarkdownClean, is_page_markup
+
+    form = '<form action="/submit">\n  <label>Name</label>\n  <input type="text" name="name">\n</form>'
+    svg = '<svg width="10" height="10"><circle cx="5" cy="5" r="4"/></svg>'
+    rendered = '<div class="markdown prose"><p>Use <code>ls</code> to list files.</p></div>'
+    assert not is_page_markup(form, "Generate a valid HTML form")
+    assert not is_page_markup(svg, "Draw a circle")  # a document
+    assert not is_page_markup("Here:\n```html\n<b>bold</b>\n```", "Show bold text")  # fenced
+    assert is_page_markup(rendered, "How do I list files in an HTML page?")  # a chat UI's rendering
+    assert is_page_markup("<p>Use <b>ls</b>.</p>", "How do I list files?")
+    step = HtmlToMarkdownClean.from_params()
+    out = step.apply(batch_of(f"user: Generate a valid HTML form || assistant: {form}",
+                              f"user: How do I list files? || assistant: {rendered}"))
+    turns = [t[-1]["content"] for t in out["turns"].to_list()]
+    assert turns[0] == form
+    assert "<" not in turns[1] and "`ls`" in turns[1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import polars as pl
@@ -13,9 +15,43 @@ from curate.steps.base import StepParams, Transform, map_records, with_errors
 from curate.textutil import DEFAULT_MAX_CHARS, KNOWN_TAG_PATTERN, html_to_markdown, looks_like_html
 
 
+_FENCED = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.S)
+_TAG = re.compile(r"</?[a-zA-Z][\w-]*(?:\s[^<>]*)?/?>")
+# An answer that is a document: HTML, SVG or XML written as the content of the answer.
+_DOCUMENT_START = re.compile(r"^\s*(?:<!doctype|<html\b|<svg\b|<\?xml|<form\b|<script\b|<style\b)", re.I)
+_ASKS_MARKUP = re.compile(
+    r"\b(?:html|svg|xml|markup|web ?page|css|javascript|js|jsx|tsx|react|vue|angular|script tag|form|template|tag)s?\b",
+    re.I,
+)
+# What a chat UI's rendered answer looks like (ShareGPT scrapes): wrapper divs, paragraphs, highlighted code.
+_RENDERED = re.compile(r'class="(?:markdown|prose|whitespace-pre|hljs|language-|request-)|^\s*<(?:div|p)\b', re.I)
+
+
+def is_page_markup(text: str, prompt: str = "") -> bool:
+    """Whether the HTML in ``text`` is page markup to convert, not content the answer was asked to write.
+
+    Content stays as it is: HTML only inside fenced code, an answer that is a document (``<!DOCTYPE``,
+    ``<html>``, ``<svg>``, ``<?xml``, ``<form>``, ``<script>``), or HTML in answer to a prompt that asks
+    for markup ("Generate a valid HTML form"), unless the text carries a chat UI's rendering (wrapper
+    ``<div>``/``<p>``, ``class="markdown ..."``), which is markup whatever was asked.
+    """
+    outside = _FENCED.sub(" ", text)
+    if not _TAG.search(outside):
+        return False
+    if _RENDERED.search(outside):
+        return True
+    if _DOCUMENT_START.search(outside):
+        return False
+    return not (prompt and _ASKS_MARKUP.search(prompt))
+
+
 @register("clean.html_to_markdown")
 class HtmlToMarkdownClean(Transform):
-    """Rewrite turn contents that contain HTML tags as Markdown; other turns are left untouched.
+    """Rewrite turn contents whose HTML is page markup as Markdown; HTML that is an answer's content stays.
+
+    Page markup is a chat UI's rendered answer (ShareGPT) or a Stack Exchange body; HTML, SVG or XML
+    that an answer was asked to write, or that sits in fenced code, is left as it is
+    (:func:`is_page_markup`): "Generate a valid HTML form" keeps its form.
 
     Headings, lists, links and inline code are kept as Markdown, ``<pre><code class="language-x">``
     becomes a fenced block tagged ``x``, script/style content is dropped and ``javascript:`` links
@@ -62,10 +98,14 @@ class HtmlToMarkdownClean(Transform):
         def convert(row: dict[str, Any]) -> list[dict[str, str]]:
             nonlocal converted_turns
             out = []
+            prompt = ""
             for t in row["turns"]:
                 text = t["content"]
+                if t["role"] == "user":
+                    prompt = text or ""
                 if text is not None and self._wanted(t["role"]):
-                    new = html_to_markdown(text, self.params.max_chars) if looks_like_html(text) else text
+                    page = looks_like_html(text) and is_page_markup(text, prompt if t["role"] != "user" else "")
+                    new = html_to_markdown(text, self.params.max_chars) if page else text
                     converted_turns += new != text
                     text = new
                 out.append({"role": t["role"], "content": text})
