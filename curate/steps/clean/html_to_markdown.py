@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import polars as pl
@@ -14,17 +13,16 @@ from curate.schema import ERROR_COLUMN, ROLES, TURN, content_hash
 from curate.steps.base import StepParams, Transform, map_records, with_errors
 from curate.textutil import DEFAULT_MAX_CHARS, KNOWN_TAG_PATTERN, html_to_markdown, looks_like_html
 
-
-_FENCED = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.S)
+_FENCED = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.DOTALL)
 _TAG = re.compile(r"</?[a-zA-Z][\w-]*(?:\s[^<>]*)?/?>")
 # An answer that is a document: HTML, SVG or XML written as the content of the answer.
-_DOCUMENT_START = re.compile(r"^\s*(?:<!doctype|<html\b|<svg\b|<\?xml|<form\b|<script\b|<style\b)", re.I)
+_DOCUMENT_START = re.compile(r"^\s*(?:<!doctype|<html\b|<svg\b|<\?xml|<form\b|<script\b|<style\b)", re.IGNORECASE)
 _ASKS_MARKUP = re.compile(
     r"\b(?:html|svg|xml|markup|web ?page|css|javascript|js|jsx|tsx|react|vue|angular|script tag|form|template|tag)s?\b",
-    re.I,
+    re.IGNORECASE,
 )
 # What a chat UI's rendered answer looks like (ShareGPT scrapes): wrapper divs, paragraphs, highlighted code.
-_RENDERED = re.compile(r'class="(?:markdown|prose|whitespace-pre|hljs|language-|request-)|^\s*<(?:div|p)\b', re.I)
+_RENDERED = re.compile(r'class="(?:markdown|prose|whitespace-pre|hljs|language-|request-)|^\s*<(?:div|p)\b', re.IGNORECASE)
 
 
 def is_page_markup(text: str, prompt: str = "") -> bool:
