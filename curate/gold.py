@@ -168,18 +168,10 @@ def evaluate(steps: Sequence[Step], records: Sequence[GoldRecord], recipe: str =
     n = len(records)
     for step in batch_steps(steps):
         if isinstance(step, Transform):
-            batch = step.apply(batch)
-            if ERROR_COLUMN in batch.columns:
-                for row, err in batch.select(GOLD_ROW, ERROR_COLUMN).drop_nulls(ERROR_COLUMN).iter_rows():
-                    ev.errors.setdefault(int(row), f"{step.id}: {err}")
-                batch = batch.filter(pl.col(ERROR_COLUMN).is_null()).drop(ERROR_COLUMN)
+            batch = _drop_errors(step.apply(batch), step.id, ev.errors)
             continue
         assert isinstance(step, Filter)
-        measured = step.measure(batch)
-        if ERROR_COLUMN in measured.columns:
-            for row, err in measured.select(GOLD_ROW, ERROR_COLUMN).drop_nulls(ERROR_COLUMN).iter_rows():
-                ev.errors.setdefault(int(row), f"{step.id}: {err}")
-            measured = measured.filter(pl.col(ERROR_COLUMN).is_null()).drop(ERROR_COLUMN)
+        measured = _drop_errors(step.measure(batch), step.id, ev.errors)
         reasons, flags = step.decide(measured)
         removed: list[str | None] = [None] * n
         flagged: list[str | None] = [None] * n
@@ -191,6 +183,15 @@ def evaluate(steps: Sequence[Step], records: Sequence[GoldRecord], recipe: str =
         ev.steps.append(StepOutcome(step_id=step.id, key=step.key, removed=removed, flagged=flagged))
         batch = measured.select([c for c in batch.columns if c in measured.columns])
     return ev
+
+
+def _drop_errors(batch: pl.DataFrame, step_id: str, errors: dict[int, str]) -> pl.DataFrame:
+    """Rows a step failed on leave the batch; their error is kept per gold row (as quarantine would)."""
+    if ERROR_COLUMN not in batch.columns:
+        return batch
+    for row, err in batch.select(GOLD_ROW, ERROR_COLUMN).drop_nulls(ERROR_COLUMN).iter_rows():
+        errors.setdefault(int(row), f"{step_id}: {err}")
+    return batch.filter(pl.col(ERROR_COLUMN).is_null()).drop(ERROR_COLUMN)
 
 
 def _share(num: int, den: int) -> float | None:

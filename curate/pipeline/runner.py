@@ -207,15 +207,18 @@ def process_batch(step: Step, batch: pl.DataFrame, *, dry_run: bool = False,
             if i + 1 == _FAIL_FAST and all(p.quarantined for p in parts):
                 raise  # every record fails: a bug in the step, not bad records
         extra: Counter[str] = Counter()
+        flagged: dict[str, list[str]] = {}
         for p in parts:
             extra.update(p.extra)
+            for reason, ids in p.flagged.items():
+                flagged.setdefault(reason, []).extend(ids)
         return BatchOutcome(
             kept=pl.concat([p.kept for p in parts], how="diagonal_relaxed"),
             ledger=pl.concat([p.ledger for p in parts], how="diagonal_relaxed"),
             quarantined=[q for p in parts for q in p.quarantined],
             extra=dict(extra),
             overridden=sum(p.overridden for p in parts),
-            flagged={k: [i for p in parts for i in p.flagged.get(k, [])] for k in {k for p in parts for k in p.flagged}},
+            flagged=flagged,
         )
     return _split(step, out, protected)
 

@@ -7,6 +7,8 @@ expressions run over every turn at once and Python touches only the turns that n
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 import pyarrow as pa
 
@@ -66,3 +68,21 @@ def rehash(batch: pl.DataFrame, changed: pl.Series) -> pl.Series:
 def strip_code_expr(text: pl.Expr) -> pl.Expr:
     """Text with fenced code blocks (closed or left open at the end) replaced by a newline."""
     return text.str.replace_all(CLOSED_FENCE_BLOCK, "\n").str.replace(OPEN_FENCE_TAIL, "\n")
+
+
+# A verse line may end on a letter or a comma: songs and poems leave most lines open (a semicolon ends code).
+_OPEN_LINE_END = re.compile(r"[^\W\d_]$|,$")
+
+
+def is_verse(text: str) -> bool:
+    """Song- or poem-like: 4+ non-empty lines, at most 12 words a line on average, half of them open.
+
+    filter.repetition gives verse its own limits (a chorus repeats by design) and
+    filter.failed_response never reads an open last line of verse as a cut.
+    """
+    lines = [ln.rstrip() for ln in text.split("\n") if ln.strip()]
+    if len(lines) < 4:
+        return False
+    words = sum(len(ln.split()) for ln in lines)
+    open_lines = sum(1 for ln in lines if _OPEN_LINE_END.search(ln))
+    return words <= 12 * len(lines) and 2 * open_lines >= len(lines)

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from curate.pipeline.registry import register
 from curate.schema import turn_texts
 from curate.steps.base import Filter, FilterParams
+from curate.steps.clean._text import is_verse
 
 # Matched case-insensitively at the start of an assistant turn (after leading whitespace): a turn
 # that *is* an error message starts with it, while an answer that quotes a traceback to explain
@@ -75,16 +76,6 @@ _WORD = re.compile(r"\S+")
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
-def _verse(text: str) -> bool:
-    """Song- or poem-like: 4+ lines, at most 12 words a line, half of them ending on a letter or comma."""
-    lines = [ln.rstrip() for ln in text.split("\n") if ln.strip()]
-    if len(lines) < 4:
-        return False
-    words = sum(len(ln.split()) for ln in lines)
-    open_lines = sum(1 for ln in lines if re.search(r"[^\W\d_,]$|,$", ln))
-    return words <= 12 * len(lines) and 2 * open_lines >= len(lines)
-
-
 def word_count(text: str) -> int:
     """Whitespace tokens, with each Han/kana character counted as one word."""
     return len(_WORD.findall(text)) + len(_CJK_CHAR.findall(text))
@@ -116,7 +107,7 @@ def cut_kind(text: str, min_words: int = 8) -> str | None:
     tail = "\n".join(t.rsplit("\n", 3)[-3:])
     if _LETTER_CLOSING.search(tail) and not t.endswith(":"):
         return None  # a signature after "Best regards,"
-    verse = _verse(t)
+    verse = is_verse(t)
     if _OPEN_PUNCT.search(t) and not _EMOTICON.search(t):
         if t.endswith(",") and verse:
             return None

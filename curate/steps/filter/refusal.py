@@ -28,11 +28,6 @@ def default_phrases() -> dict[str, tuple[str, ...]]:
     return {fam: tuple(str(p) for p in phrases) for fam, phrases in data.items()}
 
 
-def fold(text: pl.Expr) -> pl.Expr:
-    """Lowercase and fold typographic apostrophes, so "I’m" matches a phrase written "i'm"."""
-    return text.str.to_lowercase().str.replace_all("[\u2019\u2018\u02bc]", "'")
-
-
 def phrase_regex(phrases: list[str] | tuple[str, ...]) -> str:
     """One alternation for a family: literal phrases, any whitespace run matching any whitespace."""
     alts = []

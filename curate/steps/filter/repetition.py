@@ -12,7 +12,7 @@ from pydantic import Field
 from curate.pipeline.registry import register
 from curate.schema import ERROR_COLUMN
 from curate.steps.base import Filter, FilterParams, map_records, with_errors
-from curate.steps.clean._text import strip_code_expr
+from curate.steps.clean._text import is_verse, strip_code_expr
 
 TOP_NS = (2, 3, 4)
 DUP_NS = (5, 6, 7, 8, 9, 10)
@@ -166,7 +166,6 @@ def _lines_paras(text: str) -> dict[str, float]:
 _LINE_MARKER = re.compile(r"^(?:[-*+\u2022>#]+|\(?\d{1,3}[.):]|\(?[a-zA-Z][.)])\s+")
 _TRAILING_PUNCT = re.compile(r"[\s.,;:!?\u3002]+$")
 _SPACES = re.compile(r"\s+")
-_OPEN_LINE_END = re.compile(r"[^\W\d_]$|[,;]$")
 # A repeated line must say something: at least this many words (shorter ones are refrains, labels, "Yes.").
 LINE_MIN_WORDS = 3
 
@@ -179,8 +178,7 @@ def _norm_line(line: str) -> str:
 def structure(text: str, min_para_words: int = 15) -> dict[str, int]:
     """Line and paragraph repetition of one text, as counts.
 
-    ``verse`` is 1 for song- or poem-like text (at least 4 lines, at most 12 words a line on
-    average, at least half of the lines ending without a full stop): choruses and refrains repeat
+    ``verse`` is 1 for song- or poem-like text (``is_verse``): choruses and refrains repeat
     there by design, so its repeats are counted apart (``verse_line_run``, ``verse_para_repeats``).
     ``line_run`` is the most times one content line (list markers stripped, at least
     ``LINE_MIN_WORDS`` words) occurs in a row, blank lines ignored; ``line_repeats`` the most times
@@ -204,10 +202,7 @@ def structure(text: str, min_para_words: int = 15) -> dict[str, int]:
         if len(words) >= min_para_words:
             key = " ".join(words).lower()
             paras[key] = paras.get(key, 0) + 1
-    n_lines = len(raw_lines)
-    n_words = len(text.split())
-    open_lines = sum(1 for ln in raw_lines if _OPEN_LINE_END.search(ln.rstrip()))
-    verse = int(n_lines >= 4 and n_words <= 12 * n_lines and 2 * open_lines >= n_lines)
+    verse = int(is_verse(text))
     line_repeats = max(counts.values(), default=0)
     para_repeats = max(paras.values(), default=0)
     return {
