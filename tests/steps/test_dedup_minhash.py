@@ -116,3 +116,25 @@ def test_unicode_texts_tokenise_and_match():
     assert (0, 1) in found and np.all(sim >= 0.8)
     assert {(3, 4), (3, 5), (4, 5)} <= found  # Chinese rows sharing 20 space-separated words of 21
     assert not any(2 in p for p in found)
+
+
+def test_one_prompt_answered_two_ways_is_not_a_duplicate(batch_of, tmp_path):
+    # a long shared context (RAG style) with a short question: whole-text Jaccard is high, the answers differ
+    context = " ".join(f"w{k}" for k in range(150))
+    ans_a = "The city was founded in the thirteenth century by merchants from the river valley."
+    ans_b = "The context does not say which restaurant is best, so I cannot tell."
+    ans_a_edit = ans_a.replace("merchants", "traders")
+    ds = batch_of(f"user: {context} Question: when? || assistant: {ans_a}",
+                  f"user: {context} Question: when? || assistant: {ans_b}",
+                  f"user: {context} Question: when? || assistant: {ans_a_edit}")
+    ctx = StepContext(tmp_path, tmp_path / "w")
+    ids = ds["id"].to_list()
+    step = MinHashDedup.from_params()
+    d = step.run(ds.lazy(), ctx).decisions
+    # the edited copy of the first record is a near duplicate; the other answer is its own record
+    assert d["id"].to_list() in ([ids[0]], [ids[2]])
+    assert ids[1] not in d["id"].to_list() + d["duplicate_of"].to_list()
+    assert step.report_extra["pairs_with_other_response"] == 2.0
+    # without the response check all three fall into one group
+    d_off = MinHashDedup.from_params(min_response_jaccard=0).run(ds.lazy(), StepContext(tmp_path, tmp_path / "w2")).decisions
+    assert d_off.height == 2

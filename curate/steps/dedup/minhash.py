@@ -37,6 +37,13 @@ class MinHashDedup(Dedup):
     20 (95% of words shared) drops 5-gram Jaccard to about 0.6, so the common 5-gram/0.8 setting
     (text-dedup, datatrove) found 5% of such copies; 2-grams at 0.75 find 98%.
 
+    With ``scope: conversation`` a pair must also share its answer: the Jaccard of the two records'
+    assistant text must reach ``min_response_jaccard`` (when both have one). Records that repeat one
+    long prompt or template and answer it differently (RAG-style "use the following context" records,
+    "Construct a sentence using the words ...") are different training examples, yet their whole-text
+    Jaccard is high; on the real Alpaca records every pair joined that way had response Jaccard 0.0,
+    and planted copies at 90%+ word overlap keep theirs above 0.5 in all but 5 of 10,143.
+
     Reasons: near_dup.
     """
 
@@ -54,22 +61,40 @@ class MinHashDedup(Dedup):
             "oph", description="oph: one hash per shingle with densification (fast); minhash: one hash per shingle and permutation."
         )
         bucket_window: int = Field(32, ge=2, description="Pairs formed per row inside one LSH bucket.")
+        min_response_jaccard: float = Field(
+            0.5, ge=0, le=1,
+            description="scope conversation: verified pairs must also reach this Jaccard on their assistant "
+            "text (when both have one), so one prompt answered two ways is not a duplicate; 0 turns it off.",
+        )
 
     def decide(self, ds: pl.LazyFrame, ctx: StepContext) -> pl.DataFrame:
         p = self.params
-        rows = load_rows(ds, p, text_expr(p.scope))
+        check_response = p.scope == "conversation" and p.min_response_jaccard > 0
+        extra = [text_expr("assistant").alias("_response")] if check_response else []
+        rows = load_rows(ds, p, text_expr(p.scope), *extra)
         sh = mh.shingle(rows["_text"], ngram=p.ngram, seed=self.seed)
         i, j, _, n_cand = near_pairs(
             sh, p.num_perm, p.threshold_jaccard, p.lsh_threshold_jaccard, p.bucket_window, self.seed, p.sketch
         )
         self.report_extra["candidate_pairs"] = float(n_cand)
         self.report_extra["verified_pairs"] = float(len(i))
+        if check_response:
+            i, j = same_response(mh.shingle(rows["_response"], ngram=p.ngram, seed=self.seed), i, j,
+                                 p.min_response_jaccard)
+            self.report_extra["pairs_with_other_response"] = self.report_extra["verified_pairs"] - len(i)
         labels = components(len(rows), i, j)
         decisions, groups = resolve_groups(
             rows, labels, lambda m, s: mh.jaccard(sh, m, s), reason="near_dup", ctx=ctx, step_id=self.id
         )
         self.report_extra.update(write_groups(groups, ctx))
         return decisions
+
+
+def same_response(resp: mh.Shingles, i: np.ndarray, j: np.ndarray, min_jaccard: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs whose responses reach ``min_jaccard``, or where either record has no response text."""
+    has = resp.counts()
+    ok = (has[i] == 0) | (has[j] == 0) | (mh.jaccard(resp, i, j) >= min_jaccard)
+    return i[ok], j[ok]
 
 
 def near_pairs(
