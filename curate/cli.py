@@ -69,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     except user_error_types() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (IsADirectoryError, NotADirectoryError) as e:
+        # a path given as a file is a folder (or the reverse); commands should check first (errors.check_output_file)
+        names = " -> ".join(str(n) for n in (e.filename, e.filename2) if n)
+        kind = "is a folder, not a file" if isinstance(e, IsADirectoryError) else "has a file where a folder should be"
+        print(f"error: {names or e}: {kind}; check the path", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class CurateError(Exception):
     """Base of curate's own errors."""
@@ -17,6 +19,20 @@ class MissingResourceError(CurateError, FileNotFoundError):
 
 class AccountingError(CurateError, RuntimeError):
     """Counts do not balance, or too much was quarantined: the run stops."""
+
+
+def check_output_file(path: str | Path, option: str = "-o") -> Path:
+    """An output file path given on the command line: not a folder, not inside a file. Raises ConfigError.
+
+    Commands call this before any work, so a wrong ``-o`` fails at once and not after a long read.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{option} {p}: is a folder; give a file path, e.g. {p / 'out.parquet'}")
+    for parent in p.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"{option} {p}: {parent} is a file, so it cannot hold {p.name}")
+    return p
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

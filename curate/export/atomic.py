@@ -2,13 +2,17 @@
 
 A killed export leaves only a hidden ``.<name>.curate-tmp-<pid>-<rand>`` folder beside OUT_DIR,
 never a half-written OUT_DIR; the next export to the same place removes such folders whose
-process is gone. An existing OUT_DIR is replaced only with ``overwrite`` and only when it is a
-curate export (it holds ``export.json``) or empty, so a typo can never delete a run or a home folder.
+process is gone. An existing OUT_DIR is replaced only with ``overwrite`` and only when it is empty
+or curate's own ``export.json`` proves that curate wrote everything in it: each file in the folder
+must be listed there with its size. One file that is not (a ``thesis.tex`` put beside an export, a
+README edited by hand, a folder with another tool's ``export.json``) and the folder is refused, so
+overwriting never deletes a file curate did not write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -59,6 +63,77 @@ def stale_siblings(out: Path) -> list[Path]:
     return stale
 
 
+def written_files(folder: Path) -> dict[str, int]:
+    """Every file under ``folder`` (relative POSIX path -> size): what export.json lists as written."""
+    out: dict[str, int] = {}
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            p = Path(dirpath) / name
+            out[p.relative_to(folder).as_posix()] = p.stat().st_size
+    return dict(sorted(out.items()))
+
+
+def _listed_files(out: Path) -> dict[str, int | None]:
+    """The files export.json in ``out`` says curate wrote (path -> size; None: size not recorded).
+
+    Raises ConfigError when export.json is not curate's (unreadable, not a curate export, no file list).
+    """
+    marker = out / MANIFEST
+    refuse = f"{out} holds {MANIFEST}, but it is not a curate export marker"
+    if marker.is_symlink() or not marker.is_file():
+        raise ConfigError(f"{refuse} ({MANIFEST} is not a plain file); refusing to replace the folder")
+    try:
+        m = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{refuse} (unreadable: {e}); refusing to replace the folder") from None
+    if not isinstance(m, dict) or not isinstance(m.get("curate_export"), int):
+        raise ConfigError(f"{refuse} (no curate_export version); refusing to replace the folder")
+    files = m.get("files")
+    if isinstance(files, dict) and all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in files.items()
+    ):
+        return dict(files)
+    splits = m.get("splits")
+    if m["curate_export"] == 1 and isinstance(splits, dict):
+        # written before export.json listed its files: the split files it names, and the fixed names
+        listed: dict[str, int | None] = {n: None for n in ("README.md", "skipped.jsonl", "dataset_info.json")}
+        for split in splits.values():
+            for f in (split.get("files") or []) if isinstance(split, dict) else []:
+                if isinstance(f, str):
+                    listed[f] = None
+        return listed
+    raise ConfigError(f"{refuse} (it lists no files); refusing to replace the folder")
+
+
+def foreign_entry(out: Path) -> str | None:
+    """The first thing in ``out`` curate did not write there (a description), or None.
+
+    ``out`` must hold a curate export.json; every file must be listed in it with its size, and every
+    folder must hold a listed file. Raises ConfigError when export.json is not curate's.
+    """
+    listed = _listed_files(out)
+    folders = {str(Path(f).parent.as_posix()) for f in listed} - {"."}
+    folders |= {p.as_posix() for f in folders for p in Path(f).parents if str(p) != "."}
+    for dirpath, dirs, files in os.walk(out):
+        base = Path(dirpath)
+        for name in sorted(dirs):
+            p = base / name
+            rel = p.relative_to(out).as_posix()
+            if p.is_symlink() or rel not in folders:
+                return f"{rel}/"
+        for name in sorted(files):
+            p = base / name
+            rel = p.relative_to(out).as_posix()
+            if rel == MANIFEST:
+                continue
+            if rel not in listed or p.is_symlink() or not p.is_file():
+                return rel
+            size = listed[rel]
+            if size is not None and p.stat().st_size != size:
+                return f"{rel} (changed since curate wrote it: {p.stat().st_size:,} bytes, {size:,} written)"
+    return None
+
+
 def check_target(out: Path, overwrite: bool) -> None:
     """Fail before any work when ``out`` cannot be written. Raises ConfigError."""
     if out.exists() and not out.is_dir():
@@ -66,10 +141,18 @@ def check_target(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         if not overwrite:
             raise ConfigError(f"{out} already exists; pass --overwrite to replace it, or choose another folder")
-        if any(out.iterdir()) and not (out / MANIFEST).exists():
+        if not any(out.iterdir()):
+            return
+        if not (out / MANIFEST).exists():
             raise ConfigError(
                 f"{out} exists and is not a curate export (no {MANIFEST}); refusing to replace it even with "
                 "--overwrite. Choose an empty or new folder."
+            )
+        foreign = foreign_entry(out)
+        if foreign is not None:
+            raise ConfigError(
+                f"{out} holds {foreign}, which curate did not write there (not in its {MANIFEST}); refusing to "
+                "replace the folder even with overwrite. Move it out, or choose another folder."
             )
 
 

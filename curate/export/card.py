@@ -86,6 +86,8 @@ class CardInput:
     features: list[dict[str, Any]] | None = None
     skipped: Mapping[str, int] = field(default_factory=dict)
     data_files: Mapping[str, str] = field(default_factory=dict)  # split -> glob relative to the folder
+    no_assistant: int = 0  # exported conversations without an assistant turn
+    limit: int | None = None  # the run read at most this many records per source
 
     @property
     def n_exported(self) -> int:
@@ -177,6 +179,11 @@ def _limits(card: CardInput) -> list[str]:
     for reason, n in sorted(card.skipped.items(), key=lambda kv: -kv[1]):
         out.append(f"{n:,} kept conversations are not in this export: {REASONS.get(reason, reason)} (`{reason}`); "
                    "their ids are listed in `skipped.jsonl`.")
+    if card.no_assistant:
+        out.append(f"{card.no_assistant:,} exported conversations have no assistant turn (`no_assistant_turn` in "
+                   "`export.json`): they hold no response to train on.")
+    if card.limit is not None:
+        out.append(f"The run read at most {card.limit:,} records per source (`--limit`): a slice, not the whole data.")
     if card.lang_col is None:
         out.append("No language identification step ran: `language` is empty and the card lists no languages.")
     else:

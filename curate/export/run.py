@@ -18,7 +18,7 @@ import polars as pl
 
 from curate.errors import ConfigError, CurateError
 from curate.export import formats
-from curate.export.atomic import MANIFEST, atomic_output_dir, check_target, pause_for_tests
+from curate.export.atomic import MANIFEST, atomic_output_dir, check_target, pause_for_tests, written_files
 from curate.export.card import CardInput, build_card
 from curate.export.hub import (
     DEFAULT_SHARD_ROWS,
@@ -38,7 +38,7 @@ from curate.export.splits import SplitSpec, assign_splits, parse_splits
 from curate.rundir import RunDir, RunDirError
 from curate.schema import COLUMNS, SchemaError, validate_record
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: export.json lists every file it wrote (``files``), so overwrite can prove it
 BATCH_ROWS = 16_384  # records read, validated and converted at a time by the hub export
 
 
@@ -82,6 +82,7 @@ class RunInfo:
     totals: Mapping[str, Any] | None = None
     diversity: Mapping[str, Any] | None = None
     run_dir: str | None = None
+    limit: int | None = None  # the run read at most this many records per source (--limit)
 
     @classmethod
     def from_run_dir(cls, rd: RunDir) -> RunInfo:
@@ -99,6 +100,7 @@ class RunInfo:
             totals=report.get("totals"),
             diversity=report.get("diversity"),
             run_dir=str(rd.path),
+            limit=report.get("limit"),
         )
 
 
@@ -110,6 +112,7 @@ class ExportResult:
     skipped: dict[str, int]
     n_kept: int
     url: str | None = None
+    no_assistant: int = 0  # exported conversations without an assistant turn (nothing to train on)
 
     @property
     def n_exported(self) -> int:
@@ -121,9 +124,27 @@ class ExportResult:
         if self.skipped:
             reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(self.skipped.items(), key=lambda kv: -kv[1]))
             line += f"\nskipped {sum(self.skipped.values()):,} that {self.fmt} cannot hold ({reasons}); see skipped.jsonl"
+        if self.no_assistant:
+            line += f"\nwarning: {no_assistant_note(self.no_assistant)}"
         if self.url:
             line += f"\npushed to {self.url}"
         return line
+
+
+def no_assistant_note(n: int) -> str:
+    """The one sentence about exported conversations without an assistant turn (summary, card)."""
+    return (f"{n:,} exported conversation(s) have no assistant turn, so a trainer has no response to learn "
+            "from; they are kept as curated (listed as no_assistant_turn in export.json). Remove them with "
+            "a filter in the recipe if the set is for supervised fine-tuning.")
+
+
+def has_assistant(turns: Sequence[Mapping[str, Any]]) -> bool:
+    return any(t.get("role") == "assistant" for t in turns)
+
+
+def _no_assistant_count(frame: pl.DataFrame) -> int:
+    roles = pl.col("turns").list.eval(pl.element().struct.field("role") == "assistant").list.any()
+    return int(frame.select((~roles.fill_null(False)).sum()).item())
 
 
 def check_columns(columns: Sequence[str]) -> None:
@@ -168,13 +189,15 @@ def _dump(obj: Any) -> bytes:
 def _write_trainer_split(
     folder: Path, fmt: str, split: str, frame: pl.DataFrame, opts: ExportOptions,
     skipped_fh: Any, first_file: list[bool],
-) -> tuple[SplitFiles, Counter[str], Counter[str]]:
-    """One split in a trainer format; returns its files, rows per source and skipped reasons."""
+) -> tuple[SplitFiles, Counter[str], Counter[str], int]:
+    """One split in a trainer format; returns its files, rows per source, skipped reasons and how many
+    written conversations have no assistant turn."""
     rel = formats.file_name(fmt, split)
     as_array = rel.endswith(".json")
     per_source: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     rows = 0
+    no_assistant = 0
     with (folder / rel).open("wb") as fh:
         if as_array:
             fh.write(b"[\n")
@@ -193,13 +216,14 @@ def _write_trainer_split(
                 fh.write(b"\n")
             rows += 1
             per_source[rec["source"]] += 1
+            no_assistant += not has_assistant(rec["turns"])
         if as_array:
             fh.write(b"\n]\n")
         size = fh.tell()
     if first_file[0]:
         first_file[0] = False
         pause_for_tests()
-    return SplitFiles(split, rows, [rel], size), per_source, skipped
+    return SplitFiles(split, rows, [rel], size), per_source, skipped, no_assistant
 
 
 def _batches(records: Path | pl.DataFrame, schema: pl.Schema) -> Iterator[pl.DataFrame]:
@@ -219,13 +243,16 @@ def _batches(records: Path | pl.DataFrame, schema: pl.Schema) -> Iterator[pl.Dat
 def _write_hub_splits(
     folder: Path, records: Path | pl.DataFrame, schema: pl.Schema, assignment: pl.DataFrame,
     opts: ExportOptions, scores: Sequence[str], lang_col: str | None, out_schema: Any, first_file: list[bool],
-) -> tuple[list[SplitFiles], dict[str, int]]:
-    """Stream the records into each split's shards; returns the splits' files and the language counts."""
+) -> tuple[list[SplitFiles], dict[str, int], int]:
+    """Stream the records into each split's shards; returns the splits' files, the language counts and
+    how many conversations have no assistant turn."""
     writers = {name: ShardWriter(folder, name, out_schema, opts.shard_rows, first_file) for name in opts.splits.names}
     split_of = assignment.select("id", "split")
     languages: Counter[str] = Counter()
+    no_assistant = 0
     for batch in _batches(records, schema):
         validate_batch(batch)
+        no_assistant += _no_assistant_count(batch)
         labelled = batch.join(split_of, on="id", how="left", maintain_order="left")
         table = hub_frame(labelled, scores, lang_col)
         for lang, n in table.group_by("language").len().drop_nulls("language").iter_rows():
@@ -235,7 +262,7 @@ def _write_hub_splits(
             part = table.filter(labels == name)
             if part.height:
                 writer.write(to_arrow(part, out_schema))
-    return [w.close() for w in writers.values()], dict(languages)
+    return [w.close() for w in writers.values()], dict(languages), no_assistant
 
 
 def export_records(
@@ -292,6 +319,7 @@ def export_records(
     features = None
     lang_col = language_column(list(schema))
     first_file = [True]
+    no_assistant = 0
     with atomic_output_dir(out, opts.overwrite) as tmp:
         if opts.fmt == "hub":
             scores = score_columns(schema, opts.keep_scores)
@@ -299,7 +327,7 @@ def export_records(
             features = features_yaml(out_schema)
             score_types = {f["name"]: f["dtype"] for f in features if f["name"] in scores}
             assert not isinstance(records, pl.LazyFrame)
-            split_files, languages = _write_hub_splits(
+            split_files, languages, no_assistant = _write_hub_splits(
                 tmp, records, schema, assignment, opts, scores, lang_col, out_schema, first_file
             )
             counts = assignment.group_by("source", "split").len()
@@ -310,9 +338,10 @@ def export_records(
             with (tmp / "skipped.jsonl").open("wb") as skipped_fh:
                 for name in opts.splits.names:
                     part = ordered.filter(pl.col("split") == name)
-                    files, per_source, why = _write_trainer_split(
+                    files, per_source, why, lacking = _write_trainer_split(
                         tmp, opts.fmt, name, part, opts, skipped_fh, first_file
                     )
+                    no_assistant += lacking
                     split_files.append(files)
                     skipped.update(why)
                     for src, n in per_source.items():
@@ -350,6 +379,8 @@ def export_records(
             features=features,
             skipped=dict(skipped),
             data_files=data_files,
+            no_assistant=no_assistant,
+            limit=run.limit,
         )
         (tmp / "README.md").write_text(build_card(card), encoding="utf-8")
         manifest = {
@@ -364,12 +395,16 @@ def export_records(
             "n_kept": n_kept,
             "n_exported": sum(s.rows for s in split_files),
             "skipped": dict(skipped),
+            "no_assistant_turn": no_assistant,
+            "run_limit": run.limit,
             "language_column": lang_col,
             "score_columns": list(score_types),
             "licenses": {p.source: p.info.license for p in lic.per_source},
+            # everything curate wrote here: a later overwrite replaces the folder only if nothing else is in it
+            "files": written_files(tmp),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    result = ExportResult(out.absolute(), opts.fmt, split_files, dict(skipped), n_kept)
+    result = ExportResult(out.absolute(), opts.fmt, split_files, dict(skipped), n_kept, no_assistant=no_assistant)
     if hub is not None:
         from curate.export.hub import push_folder
 
@@ -390,6 +425,11 @@ def export_run(run_dir: str | Path, out_dir: str | Path, opts: ExportOptions, **
     opts.check()
     rd = RunDir(run_dir)
     run = RunInfo.from_run_dir(rd)
+    if rd.report().get("dry_run"):
+        raise ConfigError(
+            f"{rd.path} is a dry run (--dry-run): its filters only measured and nothing was removed, so its "
+            "records are not the curated set; run the recipe without --dry-run, then export"
+        )
     out = Path(out_dir).absolute()
     run_path = rd.path.absolute()
     if out == run_path or out in run_path.parents:

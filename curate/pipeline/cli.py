@@ -15,9 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set sources.oig.path=demo/raw/oig/*.jsonl")
     p.add_argument("--force", action="store_true", help="recompute every step, ignoring finished ones")
-    p.add_argument("--limit", type=int, help="read at most N records per source (try a recipe on a slice)")
+    p.add_argument("--limit", type=int, help="read at most N records per source (N >= 1; try a recipe on a slice); "
+                   "a trial: exports stay inside the run directory and `latest` does not move")
     p.add_argument("--dry-run", action="store_true",
-                   help="only measure: filters write scores, nothing is removed")
+                   help="only measure: filters write scores, nothing is removed; a trial like --limit")
     p.add_argument("--labels", type=Path, help="labels database for label.apply (default beside the runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--ray-address", metavar="ADDR",
@@ -26,9 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from curate.pipeline.runner import run_pipeline
+    from curate.pipeline.runner import check_limit, run_pipeline
     from curate.pipeline.spec import load_recipe
 
+    check_limit(args.limit)
     overrides = list(args.overrides)
     if args.ray_address:
         overrides.append("executor.kind=ray")

@@ -16,6 +16,8 @@ reads, writes and counts, so the outputs are the same.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -39,8 +41,8 @@ import yaml
 from curate import __version__
 from curate.errors import AccountingError, ConfigError
 from curate.ingest.base import Quarantined, Reader, ReadStats, expand_paths, read_batches
-from curate.pipeline.spec import Plan
-from curate.rundir import LEDGER_EXTRA
+from curate.pipeline.spec import Plan, preflight
+from curate.rundir import LEDGER_EXTRA, RunLock, read_json, write_text_atomic
 from curate.schema import COLUMNS, CONVERSATION, ERROR_COLUMN, conform
 from curate.steps.base import (
     DECISION_SCHEMA,
@@ -53,6 +55,7 @@ from curate.steps.base import (
     StepReport,
     Transform,
 )
+from curate.steps.write.base import TRIAL_EXPORT, Writer
 
 if TYPE_CHECKING:
     from curate.pipeline.ray_executor import RayExecutor
@@ -63,6 +66,7 @@ FLAG_EXAMPLES = 20  # ids kept per flag reason in report.json, to read before tu
 PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
 ROW_GROUP_ROWS = 16_384  # small row groups: the browser fetches a few scattered records cheaply
 _FAIL_FAST = 50  # a batch whose first 50 records all fail on their own is a step bug: raise
+LABEL_EXAMPLES = 5  # ids shown of labels that match no record
 
 
 @dataclass
@@ -324,11 +328,13 @@ class Runner:
                  dry_run: bool = False, progress: bool | None = None, reuse_from: Path | None = None,
                  labels_path: Path | None = None, log: Callable[[str], None] | None = None,
                  ray_address: str | None = None) -> None:
-        self.plan = plan
+        check_limit(limit)
         self.run_dir = run_dir
         self.force = force
         self.limit = limit
         self.dry_run = dry_run
+        self.trial = trial_reason(dry_run, limit)
+        self.plan = self._redirect_writers(plan) if self.trial else plan
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.reuse_from = None if force else reuse_from
         self.labels_path = labels_path
@@ -350,15 +356,35 @@ class Runner:
         self.not_duplicate: frozenset[str] = frozenset()
         self.cached: list[str] = []
 
+    def _redirect_writers(self, plan: Plan) -> Plan:
+        """A trial run's writers write into their own step folder of the run, never to the recipe's path."""
+        steps: list[Step] = []
+        for i, step in enumerate(plan.steps, start=1):
+            if isinstance(step, Writer) and step.target() is not None:
+                step = step.redirected((self._step_dir(i, step.id) / TRIAL_EXPORT).absolute())
+            steps.append(step)
+        return dataclasses.replace(plan, steps=steps)
+
     # -- top level ---------------------------------------------------------------------------------
     def run(self) -> RunResult:
+        """Check what the run needs, lock the run directory, run every step, write the report."""
+        preflight(self.plan, check_writers=not self.trial)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with RunLock(self.run_dir):
+            return self._run_locked()
+
+    def _run_locked(self) -> RunResult:
         t0 = time.perf_counter()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for sub in ("ledger", "quarantine"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "spec.yaml").write_text(
-            yaml.safe_dump(self.plan.resolved(), sort_keys=False, allow_unicode=True), encoding="utf-8"
-        )
+        write_text_atomic(self.run_dir / "spec.yaml",
+                          yaml.safe_dump(self.plan.resolved(), sort_keys=False, allow_unicode=True))
+        if self.trial:
+            for step in self.plan.steps:
+                if isinstance(step, Writer):
+                    self.log(f"trial run ({self.trial}): {step.id} writes to {step.target()} inside the run "
+                             "directory; the recipe's output folder is left alone")
         inputs = self._inputs()
         self._write_manifest(inputs, started)  # input hashes as they were when this run read them
         self._load_labels()
@@ -405,18 +431,32 @@ class Runner:
         """A finished step with the same fingerprint, here or in the run we reuse from."""
         if self.force:
             return None
-        done = work / "done.json"
-        if done.exists():
-            d = json.loads(done.read_text())
-            if d.get("fingerprint") == fp:
-                return StepReport.from_json(d["report"])
+        done = self._read_done(work / "done.json")
+        if done is not None and done["fingerprint"] == fp:
+            return StepReport.from_json(done["report"])
         if self.reuse_from is not None:
             prev = self.reuse_from / work.name
-            pdone = prev / "done.json"
-            if pdone.exists() and json.loads(pdone.read_text()).get("fingerprint") == fp:
+            pdone = self._read_done(prev / "done.json")
+            if pdone is not None and pdone["fingerprint"] == fp:
                 self._adopt(prev, work)
-                return StepReport.from_json(json.loads(pdone.read_text())["report"])
+                return StepReport.from_json(pdone["report"])
         return None
+
+    def _read_done(self, path: Path) -> dict[str, Any] | None:
+        """A step's done.json, or None when it is missing or unreadable (then the step is not finished)."""
+        if not path.exists():
+            return None
+        d = read_json(path)
+        ok = isinstance(d, dict) and isinstance(d.get("fingerprint"), str) and isinstance(d.get("report"), dict)
+        if ok:
+            try:
+                StepReport.from_json(d["report"])
+            except (KeyError, TypeError, ValueError):
+                ok = False
+        if not ok:
+            self.log(f"{path}: unreadable (torn write?); the step counts as not finished and is recomputed")
+            return None
+        return cast("dict[str, Any]", d)
 
     def _adopt(self, prev: Path, work: Path) -> None:
         """Reuse a finished step of an earlier run: hard links, so nothing is copied."""
@@ -443,7 +483,7 @@ class Runner:
 
     def _finish(self, work: Path, fp: str, rep: StepReport) -> None:
         self._check(rep)
-        (work / "done.json").write_text(json.dumps({"fingerprint": fp, "report": rep.to_json()}, indent=1))
+        write_text_atomic(work / "done.json", json.dumps({"fingerprint": fp, "report": rep.to_json()}, indent=1))
         self.reports.append(rep)
         self.log(_format_line(rep))
 
@@ -472,9 +512,10 @@ class Runner:
         fp = _digest({"sources": self.plan.resolved()["sources"], "files": stats_fp, "limit": self.limit,
                       "version": __version__})
         cached = self._cached(work, fp)
-        if cached is not None:
+        sources = read_json(work / "sources.json") if cached is not None else None
+        if cached is not None and isinstance(sources, dict):
             self._mark_cached(cached, work)
-            self.source_stats = json.loads((work / "sources.json").read_text())
+            self.source_stats = sources
             return fp
         self._clear(work)
         work.mkdir(parents=True)
@@ -524,7 +565,7 @@ class Runner:
             qsink.close()
         rep.seconds = time.perf_counter() - t0
         rep.extra = {f"{sid}.read": s["read"] for sid, s in self.source_stats.items()}
-        (work / "sources.json").write_text(json.dumps(self.source_stats, indent=1))
+        write_text_atomic(work / "sources.json", json.dumps(self.source_stats, indent=1))
         self._finish(work, fp, rep)
         return fp
 
@@ -741,6 +782,12 @@ class Runner:
                 rep.quarantined[reason] += 1
             qsink.close()
         rep.extra.update(step.report_extra)
+        if step.key == "label.apply" and hasattr(step, "unmatched"):
+            ingested = pl.scan_parquet(self.run_dir / INGEST_DIR / "kept.parquet").select("id")
+            unmatched: list[str] = step.unmatched(step.params, self.run_dir, ingested, self.labels_path)
+            rep.extra["labels_unmatched"] = len(unmatched)
+            if unmatched:
+                rep.extra["labels_unmatched_examples"] = unmatched[:LABEL_EXAMPLES]
 
     # -- report -------------------------------------------------------------------------------------
     def _write_report(self, started: str, seconds: float, inputs: dict[str, list[str]]) -> dict[str, Any]:
@@ -782,10 +829,10 @@ class Runner:
         diversity = self._find_artifact("diversity.json")  # score.diversity's per-source table
         if diversity is not None:
             report["diversity"] = json.loads(diversity.read_text())
-        (self.run_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
+        write_text_atomic(self.run_dir / "report.json", json.dumps(report, indent=1, default=str))
         from curate.pipeline.report import funnel_markdown
 
-        (self.run_dir / "report.md").write_text(funnel_markdown(report), encoding="utf-8")
+        write_text_atomic(self.run_dir / "report.md", funnel_markdown(report))
         return report
 
     def _find_artifact(self, name: str) -> Path | None:
@@ -816,7 +863,7 @@ class Runner:
             "recipe": self.plan.origin, "recipe_hash": self.plan.recipe_hash(), "started": started,
             "argv": sys.argv, "packages": pkgs, "inputs": files,
         }
-        (self.run_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        write_text_atomic(self.run_dir / "manifest.json", json.dumps(manifest, indent=1))
 
 
 def _link_or_copy(src: str, dst: str) -> str:
@@ -840,30 +887,67 @@ def _format_line(rep: StepReport) -> str:
         parts.append(f"quarantined {q:,}")
     if rep.flagged:
         parts.append("flagged " + ", ".join(f"{k} {v:,}" for k, v in rep.flagged.most_common(3)))
+    unmatched = rep.extra.get("labels_unmatched")
+    if unmatched:
+        examples = ", ".join(str(i) for i in rep.extra.get("labels_unmatched_examples") or [])
+        parts.append(f"labels matching no record {int(unmatched):,} (e.g. {examples})")
+    no_assistant = rep.extra.get("no_assistant_turn")
+    if no_assistant:
+        parts.append(f"warning: {int(no_assistant):,} exported without an assistant turn")
     parts.append("cached" if rep.cached else f"{rep.seconds:.1f}s")
     return "  ".join(parts)
 
 
+def check_limit(limit: int | None) -> None:
+    """``--limit`` reads at most N records per source; N must be at least 1. Raises ConfigError."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"--limit must be a whole number >= 1 (records per source), got {limit!r}")
+
+
+def trial_reason(dry_run: bool, limit: int | None) -> str | None:
+    """Why a run is a trial (its results are not the curated set), or None for a real run.
+
+    A trial run writes no export outside its run directory and never becomes ``latest``.
+    """
+    why = (["--dry-run"] if dry_run else []) + ([f"--limit {limit}"] if limit is not None else [])
+    return ", ".join(why) or None
+
+
 def default_run_dir(plan: Plan, root: Path = Path("runs")) -> Path:
+    """A new, empty ``root/<name>/<timestamp>`` folder, created here; ``-2``, ``-3``... when taken."""
     ts = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return root / plan.spec.name / ts
+    parent = root / plan.spec.name
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = parent / (ts if n == 1 else f"{ts}-{n}")
+        try:
+            path.mkdir(exist_ok=False)
+        except FileExistsError:
+            continue
+        return path
+    raise ConfigError(f"{parent}: 999 runs started in the same second; pass --run-dir")
 
 
 def run_pipeline(plan: Plan, run_dir: Path | None = None, **kw: Any) -> RunResult:
     """Run a validated plan. With no ``run_dir``, a new ``runs/<name>/<ts>`` reuses unchanged steps of
-    ``runs/<name>/latest`` (hard links) and becomes the new ``latest``."""
+    ``runs/<name>/latest`` (hard links) and becomes the new ``latest`` (a trial run, with ``dry_run`` or
+    ``limit``, does not)."""
     root = Path(kw.pop("runs_root", "runs"))
-    if run_dir is None:
-        run_dir = default_run_dir(plan, root)
-        latest = root / plan.spec.name / "latest"
-        if latest.exists() and "reuse_from" not in kw:
-            kw["reuse_from"] = latest.resolve()
-        run_dir.mkdir(parents=True, exist_ok=False)
+    check_limit(kw.get("limit"))
+    if run_dir is not None:
+        return Runner(plan, run_dir, **kw).run()
+    latest = root / plan.spec.name / "latest"
+    if latest.exists() and "reuse_from" not in kw:
+        kw["reuse_from"] = latest.resolve()
+    run_dir = default_run_dir(plan, root)
+    try:
         result = Runner(plan, run_dir, **kw).run()
-        tmp = latest.with_name("latest.tmp")
-        tmp.unlink(missing_ok=True)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only when the run failed before writing anything (an empty folder)
+        raise
+    if trial_reason(bool(kw.get("dry_run")), kw.get("limit")) is None:
+        tmp = latest.with_name(f".latest.tmp-{os.getpid()}-{time.monotonic_ns()}")
         tmp.symlink_to(run_dir.name)
         os.replace(tmp, latest)
-        return result
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return Runner(plan, run_dir, **kw).run()
+    return result

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from curate.errors import ConfigError
 from curate.pipeline.registry import RegistryError, get_step
+from curate.pipeline.yamlload import MAX_BYTES, YAMLLoadError, load_yaml
 from curate.steps.base import Step
 
 
-class SpecError(ValueError):
+class SpecError(ConfigError):
     """A recipe is invalid; the message lists every problem with its YAML location."""
 
     def __init__(self, problems: list[str], origin: str = "recipe") -> None:
@@ -194,24 +195,37 @@ def _annotate_params(problems: list[str], cls: type[Step]) -> list[str]:
     return out
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def apply_overrides(raw: Any, overrides: list[str]) -> Any:
     """Apply ``--set key=value`` overrides. ``sources.<id>.x`` and ``steps.<id>.x`` address by id.
 
-    Values are parsed as YAML (``--set seed=3``, ``--set steps.filter_language.params.keep=[en,fr]``).
+    Values are parsed as YAML (``--set seed=3``, ``--set steps.filter_language.params.keep=[en,fr]``) with
+    the recipe loader: plain values only, bounded size. Every problem names the ``--set`` argument.
     """
     raw = copy.deepcopy(raw)
     for ov in overrides:
         if "=" not in ov:
             raise SpecError([f"--set {ov!r}: expected key=value"], "command line")
         key, _, text = ov.partition("=")
-        value = yaml.safe_load(text) if text else ""
-        parts = key.strip().split(".")
+        key = key.strip()
+        parts = key.split(".")
+        if not key or any(not p for p in parts):
+            raise SpecError([f"--set {ov!r}: the key is empty or has an empty part; write e.g. seed=3"],
+                            "command line")
+        try:
+            value = load_yaml(text, f"--set {ov}") if text else ""
+        except YAMLLoadError as e:
+            raise SpecError([e.problem], e.origin) from None
+        if not isinstance(raw, dict):
+            raise SpecError([f"--set {key}: the recipe is not a mapping, so there is nothing to set"],
+                            "command line")
         node: Any = raw
         j = 0
         while j < len(parts) - 1:
             if isinstance(node, list):
                 node, j = _by_id(node, parts, j)
                 continue
+            if not isinstance(node, dict):
+                raise SpecError([_not_a_mapping(key, parts[:j], node)], "command line")
             part = parts[j]
             if part not in node or node[part] is None:
                 node[part] = {}
@@ -219,8 +233,16 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             j += 1
         if isinstance(node, list) or j != len(parts) - 1:
             raise SpecError([f"--set {key}: cannot replace a whole list entry"], "command line")
+        if not isinstance(node, dict):
+            raise SpecError([_not_a_mapping(key, parts[:j], node)], "command line")
         node[parts[-1]] = value
     return raw
+
+
+def _not_a_mapping(key: str, path: list[str], node: Any) -> str:
+    where = ".".join(path) or "(top level)"
+    return (f"--set {key}: {where} is a {type(node).__name__} ({node!r:.40}), not a mapping, so it has no "
+            f"key {key[len(where) + 1:] if path else key!r}; set {where} itself instead")
 
 
 def _by_id(items: list[Any], parts: list[str], j: int) -> tuple[Any, int]:
@@ -242,14 +264,60 @@ def _by_id(items: list[Any], parts: list[str], j: int) -> tuple[Any, int]:
     raise SpecError([f"--set {where}: no entry with id {parts[j]!r} (have: {', '.join(ids)})"], "command line")
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Plan:
+def read_yaml_file(path: str | Path) -> Any:
+    """A recipe-sized YAML file, read with the recipe loader. Raises SpecError naming the file and line."""
     p = Path(path)
     if not p.is_file():
-        raise SpecError(["recipe file not found; check the path (recipes live in pipelines/)"], str(p))
+        what = "is a folder, not a recipe file" if p.is_dir() else "recipe file not found"
+        raise SpecError([f"{what}; check the path (recipes live in pipelines/)"], str(p))
+    size = p.stat().st_size
+    if size > MAX_BYTES:
+        raise SpecError([f"{size:,} bytes, more than a recipe holds (limit {MAX_BYTES:,}); is this a data file?"],
+                        str(p))
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise SpecError([f"YAML syntax error: {e}"], str(p)) from None
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError([f"not UTF-8 text (byte {e.start}); a recipe is a YAML file"], str(p)) from None
+    try:
+        return load_yaml(text, str(p))
+    except YAMLLoadError as e:
+        raise SpecError([e.problem], e.origin) from None
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Plan:
+    p = Path(path)
+    raw = read_yaml_file(p)
     if overrides:
         raw = apply_overrides(raw, overrides)
     return build_plan(raw, origin=str(p))
+
+
+def preflight(plan: Plan, *, check_writers: bool = True) -> None:
+    """What a run would fail on that the recipe text alone cannot show: missing source files and output
+    folders a write step would refuse. ``curate validate`` and the start of ``curate run`` both call it.
+
+    Raises SpecError listing every problem with its recipe location.
+    """
+    from curate.ingest.base import InputError, expand_paths
+    from curate.steps.write.base import Writer
+
+    problems: list[str] = []
+    for i, src in enumerate(plan.spec.sources):
+        paths = src.path if isinstance(src.path, list) else [src.path]
+        for j, path in enumerate(paths):
+            if str(path).startswith("hub:"):
+                continue
+            loc = f"sources[{i}].path" + (f"[{j}]" if isinstance(src.path, list) else "")
+            try:
+                expand_paths([str(path)])
+            except InputError as e:
+                problems.append(f"{loc} (source {src.id}): {e}")
+    if check_writers:
+        for i, step in enumerate(plan.steps):
+            if isinstance(step, Writer):
+                try:
+                    step.check_target()
+                except ConfigError as e:
+                    problems.append(f"steps[{i}].params.path ({step.id}): {e}")
+    if problems:
+        raise SpecError(problems, plan.origin)

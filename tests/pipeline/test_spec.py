@@ -85,8 +85,9 @@ def test_override_by_step_id(tmp_path):
 
 
 def test_validate_command_exit_codes(tmp_path, capsys):
+    (tmp_path / "x.json").write_text("[]")
     good = tmp_path / "good.yaml"
-    good.write_text(yaml.safe_dump(_recipe()))
+    good.write_text(yaml.safe_dump(_recipe(sources=[{"id": "a", "format": "alpaca", "path": str(tmp_path / "x.json")}])))
     assert main(["validate", str(good)]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(_recipe(steps=[{"use": "filter.length", "params": {"treshold": 1}}])))

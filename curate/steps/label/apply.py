@@ -26,6 +26,8 @@ class ApplyLabel(GlobalStep):
     :meth:`protected` before the first step runs and hands them to every step in ``StepContext``.
     The labels file is ``params.path``, else the runner's ``--labels``, else
     ``runs/<name>/labels.sqlite``; a recipe nobody labelled yet has no default file and nothing happens.
+    Labels whose record is not among the run's ingested records are counted in the step report
+    (``labels_unmatched``, with a few ids in ``labels_unmatched_examples``) and on the printed run line.
 
     Reasons: manual_drop.
     """
@@ -82,6 +84,19 @@ class ApplyLabel(GlobalStep):
         for rid, label in eff.iter_rows():
             h.update(f"{rid}\x1f{label}\x1e".encode())
         return h.hexdigest()
+
+    @classmethod
+    def unmatched(
+        cls, params: StepParams | dict[str, Any], run_dir: str | Path, ids: pl.LazyFrame,
+        labels_path: str | Path | None = None,
+    ) -> list[str]:
+        """Labelled record ids (sorted) that are not among ``ids`` (the run's ingested records): a label
+        that matches no record changes nothing, usually because the data or its ids changed since."""
+        eff = cls.effective(params, run_dir, labels_path)
+        if eff.is_empty():
+            return []
+        labelled = eff.lazy().select(pl.col("record_id").alias("id")).unique()
+        return sorted(labelled.join(ids.select("id"), on="id", how="anti").collect()["id"].to_list())
 
     def run(self, ds: pl.LazyFrame, ctx: StepContext) -> GlobalResult:
         eff = self.effective(self.params, ctx.run_dir, ctx.extra.get("labels_path"))

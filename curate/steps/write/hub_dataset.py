@@ -61,8 +61,9 @@ class HubDatasetWriter(Writer):
     yet while the run is going), whose per-source table uses ``ctx.extra["source_stats"]`` and whose
     recipe is ``ctx.extra["spec"]`` (else spec.yaml); a ``diversity.json`` of an earlier step is shown. The
     folder is written atomically. ``overwrite`` defaults to true here, unlike the CLI: a recipe's
-    output belongs to the recipe, and running it again should refresh it; a folder that is not a
-    curate export (no export.json) is still never replaced.
+    output belongs to the recipe, and running it again should refresh it; a folder holding anything
+    curate did not write there (a file not listed in its export.json) is still never replaced. A trial
+    run (``--dry-run``, ``--limit``) writes into its own run directory instead and leaves ``path`` alone.
 
     Reasons: none (a writer removes nothing).
     """
@@ -92,6 +93,11 @@ class HubDatasetWriter(Writer):
             parse_splits(v)
             return v
 
+    def check_target(self) -> None:
+        from curate.export.atomic import check_target
+
+        check_target(Path(self.params.path).absolute(), self.params.overwrite)
+
     def write(self, ds: pl.LazyFrame, ctx: StepContext) -> None:
         from curate.export.run import ExportOptions, RunInfo, export_records
         from curate.export.splits import parse_splits
@@ -118,5 +124,7 @@ class HubDatasetWriter(Writer):
         )
         result = export_records(ds, Path(p.path), opts, run)
         self.report_extra["exported"] = float(result.n_exported)
+        if result.no_assistant:
+            self.report_extra["no_assistant_turn"] = float(result.no_assistant)
         for s in result.splits:
             self.report_extra[f"rows_{s.name}"] = float(s.rows)
