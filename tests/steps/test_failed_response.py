@@ -165,3 +165,14 @@ def test_failed_response_token_limit_from_meta(batch_of):
     m = f.measure(batch)
     assert f.reject_reason(m).to_list() == ["truncated_response", None]
     assert m["filter.failed_response.cut"].to_list() == ["token_limit", None]
+
+
+def test_a_stray_closing_fence_is_not_a_cut():
+    from curate.steps.filter.failed_response import cut_kind
+
+    prose = "This code shows how the chatbot manages the conversation flow and answers the user."
+    # a closed block, then prose, then a stray fence: complete
+    assert cut_kind("Here:\n```scala\nval x = 1\n```\n" + prose + "\n```") is None
+    # a fence that opens a block and stops: cut
+    assert cut_kind(prose + "\n```scala\nval x = 1\nval y =") == "open_fence"
+    assert cut_kind(prose + " Here is the code:\n```python") == "open_fence"

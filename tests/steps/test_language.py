@@ -37,8 +37,13 @@ def test_language_keep_unknown_and_mixed_params(batch_of):
         "user: Translate: I love cheese and bread. || assistant: J'adore le fromage et le pain, surtout le matin.",
         "user: Traduis: j'aime le fromage et le pain. || assistant: Ich liebe Käse und Brot, besonders am Morgen.",
     )
-    f = LanguageFilter.from_params(keep_unknown=False, mixed="reject")
+    f = LanguageFilter.from_params(keep_unknown=False, mixed="reject", keep_translations=False)
     assert langs(f, batch)[1] == ["language_unknown", "language_mixed", "language_mixed"]
+    # an English prompt asking for a translation is a good record in any language, flagged for review
+    f_tr = LanguageFilter.from_params(keep_unknown=False, mixed="reject")
+    reasons, flags = f_tr.decide(f_tr.measure(batch))
+    assert reasons.to_list() == ["language_unknown", None, "language_mixed"]
+    assert flags.to_list() == [None, "translation", None]
     f2 = LanguageFilter.from_params(keep=["en"])
     assert langs(f2, batch)[1] == [None, None, "language_mixed"]
     with pytest.raises(ValueError):
@@ -81,3 +86,17 @@ def test_language_real_chinese_files(shared_data):
     en = alpaca_batch(shared_data, "hiyouga__LLaMA-Factory__data__alpaca_en_demo", list(range(300)))
     got_en, _, _ = langs(LanguageFilter.from_params(), en)
     assert got_en.count("en") >= 290
+
+
+def test_requested_translations_are_kept(batch_of):
+    f = LanguageFilter.from_params(keep=["en"])
+    batch = batch_of(
+        "user: Given a sentence in English, generate a translation of that sentence in Hindi. "
+        "The weather is pleasant today and we will go for a walk. || assistant: आज मौसम सुहावना है और हम टहलने जाएंगे।",
+        "user: You are given a sentence in Arabic. Your job is to translate it into Spanish. "
+        "ان بلد لايمتلك الماء يجب ان يقلق || assistant: Un país que no tiene agua debe preocuparse por lo que pasa.",
+        "user: 请介绍一下北京的历史和文化，以及它作为首都的重要性。 || assistant: 北京是中国的首都，有三千多年的历史。",
+    )
+    reasons, flags = f.decide(f.measure(batch))
+    assert reasons.to_list() == [None, None, "language_zh"]
+    assert flags.to_list() == [None, "translation", None]  # the first is kept as mixed en/hi anyway

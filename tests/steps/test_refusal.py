@@ -194,3 +194,25 @@ def test_refusing_a_writing_task_is_a_refusal(batch_of):
         "to come in today because I have a fever. I will catch up on my tasks tomorrow.",
     )
     assert reasons(f, batch) == ["refusal_ai_disclaimer", "refusal_cannot_comply", None]
+
+
+def test_a_question_asked_for_thanks_answered_and_identity_told_are_not_refusals(batch_of):
+    f = RefusalFilter.from_params()
+    batch = batch_of(
+        # the task is to write a question: a question is the task done
+        "user: Create a survey question to measure customer satisfaction || assistant: On a scale of 1-10, "
+        "how satisfied were you with the products or services you received from our company?",
+        "user: Generate a question with the keyword fungi || assistant: What role do fungi play in the ecosystem?",
+        # thanks with no request: a polite offer of more help is the right answer
+        "user: I want to thank you for your deep work || assistant: You're very welcome. Is there anything else "
+        "I can help you with today?",
+        # who it is, asked in other words
+        "user: Tell me about you. || assistant: As a language model, I go by the name Vicuna and was trained by "
+        "researchers from Large Model Systems Organization (LMSYS).",
+        # still a deflection: a task answered only with a question back
+        "user: How did Thanksgiving come about in the United States? || assistant: Do you mean the name, or how "
+        "the holiday began?",
+    )
+    assert reasons(f, batch) == [None, None, None, None, "refusal_deflect"]
+    _, flags = f.decide(f.measure(batch))
+    assert flags.to_list()[3] == "identity"

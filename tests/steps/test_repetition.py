@@ -122,7 +122,9 @@ def test_repetition_code_is_not_rejected(shared_data, batch_of):
     # Code without fences is measured as prose; its boilerplate lines ("return 0;") have fewer than
     # three words and its functions differ, so it is kept too.
     assert reasons(f, batch) == [None, None]
-    assert reasons(RepetitionFilter.from_params(skip_code=False, line_repeats=4), batch)[0] == "repeated_lines"
+    # With skip_code off the fenced block is measured: code-like lines never count as repeated lines,
+    # but the same block eight times is a repeated passage.
+    assert reasons(RepetitionFilter.from_params(skip_code=False, line_repeats=4), batch)[0] == "repeated_ngrams"
 
 
 def test_repetition_hostile(batch_of):
@@ -210,3 +212,26 @@ def test_repetition_per_turn_slow_path_keeps_order(batch_of):
     assert reasons(f, batch) == [None, "repeated_lines", "degenerate_output"]
     m = f.measure(batch)
     assert m["filter.repetition.words"].to_list() == [len(PROSE.split()), len(BUY.split()), 12]
+
+
+def test_structure_is_not_a_loop(batch_of):
+    """Labelling policy: repeated stems, a chorus, a slip of one list item and unfenced code are kept;
+    a passage said again and a pair of lines looping are removed."""
+    f = RepetitionFilter.from_params()
+    schema = "Tables:\n" + "\n".join(
+        f"{k}. {name}\n* id (Primary Key, Auto Increment, Integer)\n* {name}_ref (Foreign Key, Integer, references x)"
+        for k, name in enumerate(["brands", "products", "variants", "features", "values", "prices", "history"])
+    )
+    chorus = "Oh, Canada, oh Canada,\nOur northern neighbours, we salute you!\nFrom coast to coast, you have talent galore.\n"
+    song = "\n".join(f"(Verse {k})\nLine {k} of a verse about a singer.\nAnother line {k} that rhymes with more.\n\n"
+                     f"(Chorus)\n{chorus}" for k in range(4))
+    item = "Use secure technology: use encryption, private networks and two-factor sign-in to protect your accounts online."
+    slip = "\n\n".join([item] + [f"Point {k}: " + " ".join(f"w{k}x{j}" for j in range(30)) for k in range(8)] + [item])
+    unfenced = "import java.sql.*;\n" + "\n".join(
+        f"void f{k}() {{\n  try {{\n    run{k}();\n  }} catch (SQLException e) {{\n"
+        "    System.err.println(e.getMessage());\n  }\n}" for k in range(8))
+    answer = " ".join(f"word{j}" for j in range(60))
+    again = answer + "\n\n" + answer
+    loop = "\n".join(["The answer is that we go now.", "We go now and the answer is that."] * 6)
+    batch = batch_of(*(f"user: q || assistant: {t}" for t in (schema, song, slip, unfenced, again, loop)))
+    assert reasons(f, batch) == [None, None, None, None, "repeated_paragraphs", "repeated_lines"]

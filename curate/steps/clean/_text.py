@@ -74,8 +74,15 @@ def strip_code_expr(text: pl.Expr) -> pl.Expr:
 _OPEN_LINE_END = re.compile(r"[^\W\d_]$|,$")
 
 
+# A song's section labels: "(Chorus)", "[Verse 2]", "Chorus:", "Refrain", "Outro".
+_SECTION_LABEL = re.compile(
+    r"^\W*(?:pre-?chorus|chorus|verse|refrain|bridge|hook|intro|outro|stanza|coda)\b[\w\s]{0,12}\W*$", re.IGNORECASE
+)
+
+
 def is_verse(text: str) -> bool:
-    """Song- or poem-like: 4+ non-empty lines, at most 12 words a line on average, half of them open.
+    """Song- or poem-like: 4+ non-empty lines, at most 12 words a line on average, and half of the
+    lines open or a song section label ("(Chorus)", "[Verse 2]") among them.
 
     filter.repetition gives verse its own limits (a chorus repeats by design) and
     filter.failed_response never reads an open last line of verse as a cut.
@@ -84,5 +91,7 @@ def is_verse(text: str) -> bool:
     if len(lines) < 4:
         return False
     words = sum(len(ln.split()) for ln in lines)
+    if words > 12 * len(lines):
+        return False
     open_lines = sum(1 for ln in lines if _OPEN_LINE_END.search(ln))
-    return words <= 12 * len(lines) and 2 * open_lines >= len(lines)
+    return 2 * open_lines >= len(lines) or any(_SECTION_LABEL.match(ln) for ln in lines)

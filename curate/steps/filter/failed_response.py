@@ -97,7 +97,8 @@ def cut_kind(text: str, min_words: int = 8) -> str | None:
     # Counting every ``` (not only fence lines) also balances inline ```x``` and the
     # "```code on the opening line" style of Stack Exchange dumps.
     fences = t.count("```") % 2 + len(_TILDE_FENCE.findall(t)) % 2
-    if fences and not _SENTENCE_END.search(t):
+    # A bare fence as the very end closes a block (a stray opener earlier); it opens nothing.
+    if fences and not _SENTENCE_END.search(t) and not t.endswith(("\n```", "\n~~~")):
         return "open_fence"
     if word_count(t) < min_words or _SENTENCE_END.search(t):
         return None

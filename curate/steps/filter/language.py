@@ -20,6 +20,8 @@ _CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
 _CJK_WEIGHT = 3
 
 _RESULT = pl.Struct({"lang": pl.Utf8, "lang_score": pl.Float64, "langs": pl.List(pl.Utf8)})
+# An English prompt that asks for a translation: its text is in other languages by design.
+_TRANSLATION_ASK = r"(?i)\b(?:translate|translating|translation|translations|transliterate)\b"
 
 # Lazily created per process (never pickled with the step): model objects hold native handles.
 _DETECTORS: dict[str, Any] = {}
@@ -168,8 +170,13 @@ class LanguageFilter(Filter):
     en/ko/zh/es/fr/de check, see FACTS.md); ``langdetect`` is seeded and deterministic but weak on
     Chinese and short texts. Default thresholds (20 letters, 0.5) are ours, set on the shared samples.
 
+    An English prompt that asks for a translation (``keep_translations``, with en in ``keep``) is kept
+    whatever its languages and flagged ``translation``: the labelling policy counts a translation an
+    English prompt asked for as a good English-set record.
+
     Reasons: language_<code> (a detected language not in ``keep``, e.g. language_zh),
     language_unknown (only with ``keep_unknown: false``), language_mixed.
+    Flags: translation.
     """
 
     class Params(FilterParams):
@@ -187,6 +194,11 @@ class LanguageFilter(Filter):
             20, ge=0, description="Fewer letters than this (CJK character = 3) -> unknown (letters)."
         )
         min_score: float = Field(0.5, ge=0, le=1, description="Lower top-language probability -> unknown.")
+        keep_translations: bool = Field(
+            True,
+            description="With en in keep: a conversation whose user text asks in English for a translation "
+            "('Translate into Hindi: ...') is kept whatever the languages of its text (flag translation).",
+        )
         merge_codes: dict[str, str] = Field(
             {"wuu": "zh"},
             description="Detected code -> reported code. fastText's lite model labels some Standard "
@@ -277,6 +289,8 @@ class LanguageFilter(Filter):
             res["lang"].alias(f"{self.id}.lang"),
             res["lang_score"].alias(f"{self.id}.lang_score"),
             res["langs"].alias(f"{self.id}.langs"),
+            turn_texts("user").list.join("\n").fill_null("").str.contains(_TRANSLATION_ASK)
+            .alias(f"{self.id}.translation"),
         )
         return with_errors(out, errors)
 
@@ -286,14 +300,15 @@ class LanguageFilter(Filter):
         except Exception:  # noqa: BLE001 - the record's own call in map_records records the error
             return (UNKNOWN, 0.0)
 
-    def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
+    def _reasons(self) -> tuple[pl.Expr, pl.Expr]:
+        """(the language reason before the translation rule, whether the prompt asks for a translation)."""
         p = self.params
         lang = pl.col(f"{self.id}.lang")
         langs = pl.col(f"{self.id}.langs")
         keep = pl.lit(p.keep, dtype=pl.List(pl.Utf8))
         either_kept = langs.list.set_intersection(keep).list.len() > 0
         mixed_ok = either_kept if p.mixed == "keep_either" else pl.lit(False)
-        return batch.select(
+        reason = (
             pl.when(lang.is_null())  # a record that failed to measure (quarantined by `_error`)
             .then(pl.lit(None, dtype=pl.Utf8))
             .when(lang == UNKNOWN)
@@ -303,5 +318,21 @@ class LanguageFilter(Filter):
             .when(lang.is_in(p.keep))
             .then(pl.lit(None, dtype=pl.Utf8))
             .otherwise(pl.lit("language_") + lang)
-            .alias("reason")
+        )
+        col = f"{self.id}.translation"
+        requested = (
+            pl.col(col).fill_null(False) if p.keep_translations and "en" in p.keep else pl.lit(False)
+        )
+        return reason, requested
+
+    def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
+        reason, requested = self._reasons()
+        return batch.select(
+            pl.when(requested).then(pl.lit(None, dtype=pl.Utf8)).otherwise(reason).alias("reason")
+        ).to_series()
+
+    def flag_reason(self, batch: pl.DataFrame) -> pl.Series:
+        reason, requested = self._reasons()
+        return batch.select(
+            pl.when(requested & reason.is_not_null()).then(pl.lit("translation")).alias("flag")
         ).to_series()

@@ -58,6 +58,7 @@ _SELF = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|myself)\b")
 # Prompts that make refusal words part of the answer, or a refusal the right answer.
 _IDENTITY_Q = re.compile(
     r"\b(?:who|what) (?:are|r) (?:you|u)\b|\byour name\b|\babout yourself\b|\bintroduce yourself\b"
+    r"|\b(?:tell me|talk) about (?:you|yourself)\b|\b(?:who|what) you are\b|\bdescribe yourself\b"
     r"|\bare you (?:an? |the )?(?:ai|bot|robot|human|person|chatgpt|gpt|real|sentient|conscious|language model|alive|machine)"
     r"|\bwho (?:made|created|built|trained|developed|designed|programmed|owns) you\b"
     r"|\bwhat (?:model|version|kind of (?:ai|model|assistant))\b|\bwhich (?:model|company)\b"
@@ -78,6 +79,14 @@ _META_REFUSAL = re.compile(
     r"\b(?:this|that|your|the) (?:request|task|question)\b|\banswer (?:that|this)\b|\bprovide (?:information|that|this)\b"
     r"|\b(?:help|assist) you with\b|\bfulfill\b|\bcomply\b|\bguidelines\b|\bas an ai\b|\blanguage model\b"
 )
+# Prompts whose answer is a question: a question back is then the task done, not a deflection.
+_ASKS_FOR_QUESTION = re.compile(
+    r"\b(?:ask|write|generate|create|compose|construct|formulate|come up with|make up|suggest|give me|think of"
+    r"|propose|design|draft|pose|develop)\b[^.!\n]{0,60}?\b(?:questions?|quiz(?:zes)?|riddles?|surveys?|polls?"
+    r"|questionnaires?|interview|prompts?|queries|query)\b"
+)
+# Thanks or praise with no request: a polite "anything else?" is the right answer to it.
+_THANKS = re.compile(r"\b(?:thanks?|thank you|thx|appreciate|good job|well done|great job|awesome|perfect)\b")
 _LICENSED = re.compile(
     r"\bif you (?:don't|do not|can't|cannot) (?:know|find|answer)\b|\bsay (?:that )?you (?:don't|do not) know\b"
     r"|\b(?:only|just) (?:answer|respond|reply|help)\b|\bwill only (?:answer|respond)\b|\bdo not answer\b"
@@ -141,7 +150,14 @@ def judge_turn(
             first_family, first_pos = fam, m.start()
     p = _fold_py(prompt)
     if first_family is None:
-        if not identity and _only_questions(low) and len(p.split()) >= 4 and not _LICENSED.search(p):
+        if (
+            not identity
+            and _only_questions(low)
+            and len(p.split()) >= 4
+            and not _LICENSED.search(p)
+            and not _ASKS_FOR_QUESTION.search(p)
+            and not (_THANKS.search(p) and "?" not in p)
+        ):
             return TurnJudgement("refusal", "deflect", 0)  # answers a task with a question back
         return TurnJudgement("identity" if identity else None, IDENTITY_FAMILY if identity else None, 0)
     if _IDENTITY_Q.search(p) or _CAPABILITY_Q.search(p):

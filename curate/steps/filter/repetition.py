@@ -29,7 +29,9 @@ METRICS: tuple[str, ...] = (
     "dup_span_frac",
 )
 # Measured on every text, whatever its length (see ``structure``).
-STRUCTURE: tuple[str, ...] = ("verse", "line_run", "line_repeats", "para_repeats", "verse_line_run", "verse_para_repeats")
+STRUCTURE: tuple[str, ...] = (
+    "verse", "line_run", "line_repeats", "para_repeats", "para_dup_pct", "verse_line_run", "verse_para_repeats"
+)
 _RESULT = pl.Struct(
     {
         "words": pl.Int32,
@@ -175,41 +177,54 @@ def _norm_line(line: str) -> str:
     return _SPACES.sub(" ", _TRAILING_PUNCT.sub("", line)).lower()
 
 
+# Code outside fences repeats its lines by design ("} catch (SQLException e) {", "break;"): not counted.
+_CODE_LINE = re.compile(r"[;{}]\s*$|^\s*[})\]]|^\s*(?:import|from|def|class|return|case|#include|@\w)\b")
+
+
 def structure(text: str, min_para_words: int = 15) -> dict[str, int]:
     """Line and paragraph repetition of one text, as counts.
 
     ``verse`` is 1 for song- or poem-like text (``is_verse``): choruses and refrains repeat
     there by design, so its repeats are counted apart (``verse_line_run``, ``verse_para_repeats``).
-    ``line_run`` is the most times one content line (list markers stripped, at least
-    ``LINE_MIN_WORDS`` words) occurs in a row, blank lines ignored; ``line_repeats`` the most times
-    one such line occurs anywhere. ``para_repeats`` is the most times one paragraph of at least
-    ``min_para_words`` words occurs.
+    Content lines are lines of at least ``LINE_MIN_WORDS`` words with list markers stripped, blank
+    and code-like lines ignored. ``line_run`` is the most times one content line occurs in a row;
+    ``line_repeats`` the most times one pair of consecutive content lines occurs (a loop repeats a
+    sequence, while structured text repeats a stem such as "id (Primary Key)" under different
+    headings). ``para_repeats`` is the most times one paragraph of at least ``min_para_words`` words
+    occurs, and ``para_dup_pct`` the percentage of the text's words in the later copies of repeated
+    paragraphs (a list item said twice in a long answer is a slip; half of the answer said again is not).
     """
-    raw_lines = [ln for ln in text.split("\n") if ln.strip()]
+    raw_lines = [ln for ln in text.split("\n") if ln.strip() and not _CODE_LINE.search(ln)]
     lines = [_norm_line(ln) for ln in raw_lines]
     lines = [ln for ln in lines if len(ln.split()) >= LINE_MIN_WORDS and _CONTENT.search(ln)]
     run = best_run = 0
     prev: str | None = None
-    counts: dict[str, int] = {}
+    pairs: dict[tuple[str, str], int] = {}
     for ln in lines:
         run = run + 1 if ln == prev else 1
+        if prev is not None and ln != prev:
+            pairs[(prev, ln)] = pairs.get((prev, ln), 0) + 1
         prev = ln
         best_run = max(best_run, run)
-        counts[ln] = counts.get(ln, 0) + 1
     paras: dict[str, int] = {}
+    dup_words = 0
     for p in _PARA_SPLIT.split(text):
         words = p.split()
         if len(words) >= min_para_words:
             key = " ".join(words).lower()
             paras[key] = paras.get(key, 0) + 1
+            if paras[key] > 1:
+                dup_words += len(words)
     verse = int(is_verse(text))
-    line_repeats = max(counts.values(), default=0)
+    line_repeats = max(pairs.values(), default=0)
     para_repeats = max(paras.values(), default=0)
+    para_dup_pct = round(100 * dup_words / max(1, len(text.split())))
     return {
         "verse": verse,
         "line_run": 0 if verse else best_run,
         "line_repeats": 0 if verse else line_repeats,
         "para_repeats": 0 if verse else para_repeats,
+        "para_dup_pct": 0 if verse else para_dup_pct,
         "verse_line_run": best_run if verse else 0,
         "verse_para_repeats": para_repeats if verse else 0,
     }
@@ -420,10 +435,13 @@ class RepetitionFilter(Filter):
     * ``degenerate_output``: one unit of 1..``max_loop_unit_words`` words repeated
       ``degenerate_min_repeats`` or more times in a row ("no no no ...", "I'm sorry. I'm sorry. ...").
     * ``repeated_lines``: one content line (list markers and numbering stripped, at least three
-      words) ``line_run`` times in a row or ``line_repeats`` times in all. Song- and poem-like turns
-      (``<id>.verse``) have their own, higher limits (``verse_line_run``).
+      words, code-like lines ignored) ``line_run`` times in a row, or one pair of consecutive lines
+      ``line_repeats`` times in all (a repeated stem under different headings is structure, not a
+      loop). Song- and poem-like turns (``<id>.verse``, including lyrics with "(Chorus)" labels) have
+      their own, higher limits (``verse_line_run``).
     * ``repeated_paragraphs``: one paragraph of at least ``min_para_words`` words ``para_repeats``
-      times (``verse_para_repeats`` in verse).
+      times, its later copies holding at least ``para_min_pct`` percent of the turn's words
+      (``verse_para_repeats`` in verse).
     * ``repeated_ngrams``: one passage of at least ``span_words`` words said again in the same turn,
       covering at least ``span_frac`` of it (``<id>.dup_span_words``: the longest run of words that
       each sit in a 10-gram occurring twice). Not applied to verse.
@@ -459,10 +477,16 @@ class RepetitionFilter(Filter):
         )
         max_loop_unit_words: int = Field(8, ge=1, description="Longest loop unit checked (words).")
         line_run: int = Field(3, ge=2, description="A content line this many times in a row is a loop.")
-        line_repeats: int = Field(6, ge=2, description="A content line this many times in one turn is a loop.")
+        line_repeats: int = Field(
+            6, ge=2, description="A pair of consecutive content lines this many times in one turn is a loop."
+        )
         verse_line_run: int = Field(6, ge=2, description="line_run for song- and poem-like turns.")
         min_para_words: int = Field(15, ge=1, description="Shorter paragraphs never count as repeated.")
         para_repeats: int = Field(2, ge=2, description="A paragraph this many times in one turn is repeated text.")
+        para_min_pct: int = Field(
+            20, ge=0, le=100,
+            description="... when its later copies hold at least this percentage of the turn's words.",
+        )
         verse_para_repeats: int = Field(5, ge=2, description="para_repeats for song- and poem-like turns.")
         span_words: int = Field(50, ge=10, description="A repeated passage must be at least this long (words).")
         span_frac: float = Field(
@@ -574,7 +598,8 @@ class RepetitionFilter(Filter):
         lines = at_least("line_run", p.line_run) | at_least("line_repeats", p.line_repeats)
         lines = lines | at_least("verse_line_run", p.verse_line_run)
         lines = lines | over("dup_line_frac", p.dup_line_frac) | over("dup_line_char_frac", p.dup_line_char_frac)
-        paras = at_least("para_repeats", p.para_repeats) | at_least("verse_para_repeats", p.verse_para_repeats)
+        paras = at_least("para_repeats", p.para_repeats) & at_least("para_dup_pct", p.para_min_pct)
+        paras = paras | at_least("verse_para_repeats", p.verse_para_repeats)
         paras = paras | over("dup_para_frac", p.dup_para_frac) | over("dup_para_char_frac", p.dup_para_char_frac)
         ngram = at_least("dup_span_words", p.span_words) & at_least("dup_span_frac", p.span_frac)
         ngram = ngram | over("top_2gram_char_frac", p.top_2gram) | over("top_3gram_char_frac", p.top_3gram)
