@@ -50,6 +50,7 @@ def _annotator() -> str:
 def main(argv: list[str]) -> None:
     st.set_page_config(page_title="curate browse", layout="wide")
     from curate.browse.context import make_ctx
+    from curate.browse.render import md_code, md_text
     from curate.rundir import RunDirError
 
     arg_run, arg_labels = parse_argv(argv)
@@ -63,7 +64,7 @@ def main(argv: list[str]) -> None:
         )
         ctx = make_ctx(run_dir, labels_path, "")
     except RunDirError as e:
-        st.error(str(e))
+        st.error(md_text(e))
         return
 
     slugs = {v: k for k, v in PAGES.items()}
@@ -71,10 +72,10 @@ def main(argv: list[str]) -> None:
         st.session_state["curate.page"] = slugs.get(str(st.query_params.get("page", "")), "Overview")
     with st.sidebar:
         st.markdown("**curate browse**")
-        st.caption(str(ctx.data.path))
+        st.caption(md_text(ctx.data.path))
         page = st.radio("Page", list(PAGES), key="curate.page")
         ctx.annotator = st.text_input("Annotator", value=_annotator(), key="curate.annotator")
-        st.caption(f"Labels: `{ctx.store.path}`")
+        st.caption(f"Labels: {md_code(ctx.store.path)}")
     st.query_params["page"] = PAGES[page]
     mod = importlib.import_module(f"curate.browse.{PAGES[page]}")
     mod.render(ctx)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from curate.browse.context import FILTERS, MORE_LIKE, Ctx, facets, label_buttons, text_hits
 from curate.browse.data import Filters, apply_filters, check_regex, with_labels
-from curate.browse.render import render_turns
+from curate.browse.render import md_text, record_header, render_turns
 
 PAGE_SIZES = (10, 20, 50)
 
@@ -54,7 +54,7 @@ def render(ctx: Ctx) -> None:
     f, err = filter_form(ctx)
     hits = None
     if err:
-        st.error(err)
+        st.error(md_text(err))
         f.text = ""
     elif f.text:
         hits = text_hits(*ctx.key, f.text, f.regex)
@@ -74,18 +74,7 @@ def render(ctx: Ctx) -> None:
     for row, rec in zip(rows.iter_rows(named=True), records):
         rid = row["id"]
         with st.container(border=True):
-            head = f"`{rid}` · **{row['source']}**"
-            if row["subset"]:
-                head += f" / {row['subset']}"
-            head += f" · {row['chars']:,} chars"
-            if row["lang"]:
-                head += f" · {row['lang']}"
-            if row["cluster"] is not None:
-                head += f" · cluster {row['cluster']}"
-            status = "kept" if row["status"] == "kept" else f"removed by {row['step']}: {row['reason']}"
-            if row["duplicate_of"]:
-                status += f" (of `{row['duplicate_of']}`)"
-            st.markdown(head + f" · {status} · label: **{row['label'] or '-'}**")
+            st.markdown(record_header(row))
             left, right = st.columns([3, 1])
             with right:
                 label_buttons(ctx, rid, "browse")

@@ -22,6 +22,7 @@ import streamlit as st
 
 from curate.browse.data import Filters, RunData
 from curate.browse.labels import LabelStore
+from curate.browse.render import md_text
 
 SELECTION = "curate.selection"  # ids selected on the Map page
 FILTERS = "curate.filters"  # the Browse page's current Filters
@@ -100,7 +101,7 @@ class Ctx:
     def label(self, ids: Sequence[str], label: str, tags: Sequence[str] = (), note: str = "") -> None:
         """Write a label (used as a button callback, so the rerun that follows already shows it)."""
         n = self.store.add(ids, label, tags=tags, note=note, annotator=self.annotator)
-        st.toast(f"{label}: {n} record{'s' if n != 1 else ''} labelled")
+        st.toast(f"{md_text(label)}: {n} record{'s' if n != 1 else ''} labelled")
 
     def filters(self) -> Filters:
         f = st.session_state.get(FILTERS)

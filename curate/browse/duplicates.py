@@ -11,7 +11,7 @@ import streamlit as st
 
 from curate.browse.context import Ctx, dedup_groups
 from curate.browse.data import missing_note, with_labels
-from curate.browse.render import render_turns
+from curate.browse.render import md_code, md_text, render_turns
 
 GROUPS_PER_PAGE = 5
 
@@ -47,10 +47,10 @@ def render(ctx: Ctx) -> None:
     recs = {r["id"]: (r, rec) for r, rec in zip(rows.iter_rows(named=True), ctx.data.fetch(rows))}
     for g in shown.iter_rows(named=True):
         with st.container(border=True):
-            st.markdown(f"**Group `{g['group']}`** · step `{g['step']}` · {g['members']} removed")
+            st.markdown(f"**Group {md_code(g['group'])}** · step {md_code(g['step'])} · {g['members']} removed")
             left, right = st.columns(2)
             with left:
-                st.markdown(f"Survivor `{g['survivor']}`")
+                st.markdown(f"Survivor {md_code(g['survivor'])}")
                 if g["survivor"] in recs:
                     render_turns(recs[g["survivor"]][1]["turns"] or [], key=f"dup.s.{g['group']}")
                 else:
@@ -60,8 +60,8 @@ def render(ctx: Ctx) -> None:
                     mid = m["member"]
                     row = recs.get(mid, ({}, {}))[0]
                     st.markdown(
-                        f"Removed `{mid}` · similarity **{m['similarity']:.3f}** · by `{m['step']}`"
-                        f" · label: **{row.get('label') or '-'}**"
+                        f"Removed {md_code(mid)} · similarity **{m['similarity']:.3f}** · by {md_code(m['step'])}"
+                        f" · label: **{md_text(row.get('label') or '-')}**"
                     )
                     b = st.columns(2)
                     b[0].button("Restore (keep)", key=f"dup.keep.{g['group']}.{mid}", on_click=ctx.label,

@@ -14,7 +14,7 @@ import streamlit as st
 from curate.browse.context import SEARCH_HITS, SELECTION, Ctx, parse_tags, text_hits
 from curate.browse.data import apply_filters, with_labels
 from curate.browse.labels import LABELS
-from curate.browse.render import render_turns
+from curate.browse.render import md_code, md_text, record_status, render_turns
 
 BUTTONS = {"prev": "Previous (p)", "next": "Next (n)", "keep": "Keep (k)", "drop": "Drop (d)"}
 HOTKEYS_JS = """
@@ -100,11 +100,11 @@ def render(ctx: Ctx) -> None:
     rid = ids[pos]
     rows = with_labels(index.filter(pl.col("id") == rid), ctx.labels())
     if rows.height == 0:
-        st.warning(f"`{rid}` is not a record of this run.")
+        st.warning(f"{md_code(rid)} is not a record of this run.")
         return
     row = rows.row(0, named=True)
-    status = "kept" if row["status"] == "kept" else f"removed by {row['step']}: {row['reason']}"
-    st.markdown(f"`{rid}` · **{row['source']}** · {status} · label: **{row['label'] or '-'}**")
+    st.markdown(f"{md_code(rid)} · **{md_text(row['source'])}** · {record_status(row)}"
+                f" · label: **{md_text(row['label'] or '-')}**")
     hist = ctx.store.history([rid])
     if hist.height:
         st.dataframe(hist.select("ts", "label", "tags", "note", "annotator"), hide_index=True)

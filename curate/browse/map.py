@@ -119,7 +119,7 @@ def figure(view: MapView) -> Any:
     for (group,), pts in view.points.group_by("group", maintain_order=True):
         fig.add_trace(
             go.Scattergl(
-                x=pts["x"].to_numpy(), y=pts["y"].to_numpy(), mode="markers", name=str(group),
+                x=pts["x"].to_numpy(), y=pts["y"].to_numpy(), mode="markers", name=hover_text(str(group), 60),
                 marker={"size": 4 if view.points.height > 20_000 else 6, "opacity": 0.7},
                 hovertext=[hover_text(p, HOVER_CHARS) for p in pts["preview"].to_list()],
                 hovertemplate="%{hovertext}<extra>%{fullData.name}</extra>",

@@ -6,12 +6,13 @@ import streamlit as st
 
 from curate.browse.context import Ctx, overview_tables
 from curate.browse.data import flagged_table, funnel, top_reasons
+from curate.browse.render import md_text
 
 
 def render(ctx: Ctx) -> None:
     report = ctx.data.report()
     tables = overview_tables(*ctx.key)
-    st.header(f"Overview: {report.get('name') or ctx.data.path.name}")
+    st.header(f"Overview: {md_text(report.get('name') or ctx.data.path.name)}")
     seen, kept = tables["seen"], tables["kept"]
     cols = st.columns(4)
     cols[0].metric("records seen", f"{seen:,}")

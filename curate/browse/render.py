@@ -1,82 +1,204 @@
-"""Safe display of record text: record text is data, never markup that runs.
+"""Safe display of record text: record text is data, never markup that runs or loads anything.
 
-Streamlit's Markdown never gets ``unsafe_allow_html`` here. On top of that, prose is rewritten so
-that raw HTML shows as text, only http(s)/mailto links stay links (``javascript:``/``data:`` and
-relative targets become plain text), remote images are not fetched, and Streamlit's own Markdown
-extensions (``$...$`` maths, ``:red[...]`` colour directives) do not fire on record text. Fenced and
-inline code are left as written: they are shown literally and highlighted. Huge turns are cut into
-parts of :data:`PART_CHARS` characters so a 5 MB string never reaches the page in one piece.
+Streamlit's Markdown never gets ``unsafe_allow_html`` here, and nothing a dataset holds may make the
+browser call out of the user's machine. Safety does not rest on tracking Markdown's structure right:
+
+- :func:`safe_markdown` cuts a turn into prose and fenced code (CommonMark's rules, read liberally).
+  Prose is escaped character by character (backslash escapes for ``\\ ` [ ] < $ : ~ & @`` and
+  ``www.``), so no image, link, autolink, raw HTML, maths or Streamlit directive can start in it,
+  whatever block it ends up in. Code is re-emitted inside a fence we choose (longer than any backtick
+  run in it), so it can neither close early nor leak into prose. If our cut differs from a Markdown
+  parser's, text only looks different (code shown as prose or the reverse); it never becomes markup.
+- Inline code spans are re-emitted on one line with their own delimiter; a span holding ``|`` (a
+  table could split it) is shown as escaped prose instead.
+- :func:`md_text` and :func:`md_code` are the only way a record-derived field (id, subset, source,
+  language, reason, label, topic, a path or a model name) reaches ``st.markdown``, ``st.caption``,
+  headers, alerts or widget labels.
+
+Links in record text are shown as written, not as links. Huge turns are cut into parts of
+:data:`PART_CHARS` characters so a 5 MB string never reaches the page in one piece.
 """
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 PART_CHARS = 20_000  # one displayed part of a turn; Markdown of this size renders in well under a second
 PREVIEW_CHARS = 160
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_INLINE_CODE = re.compile(r"(`+)(?:.|\n)*?(?<!`)\1(?!`)")
-_LINK = re.compile(r"\]\(\s*(<?)([^)\s]*)")
-_REF_DEF = re.compile(r"^( {0,3})\[(?=[^\]]+\]:)", re.MULTILINE)
-_DIRECTIVE = re.compile(r":(?=[A-Za-z_/-]+(?:\[|:))")
-_SAFE_SCHEMES = ("http://", "https://", "mailto:")
+# A fence may follow container markers (blockquote ">", list bullets "-", "1.") and any indentation:
+# reading a fence where CommonMark sees none only shows that text as code.
+_FENCE_OPEN = re.compile(r"^((?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t])))*[ \t]*)(`{3,}|~{3,})(.*?)\r?\n?$")
+_FENCE_CLOSE = re.compile(r"^[ \t>]*(`{3,}|~{3,})[ \t]*\r?\n?$")
+_BACKTICKS = re.compile(r"`+")
+_BLANK_LINE = re.compile(r"\n[ \t]*\r?\n")
+_PROSE_ESCAPE = re.compile(r"[\\`\[\]<$:~&@]|(?<=www)\.", re.IGNORECASE)
+_PUNCT = re.compile(r"[!-/:-@\[-`{-~]")  # every ASCII punctuation character: CommonMark can escape each
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_LANG = re.compile(r"[^\w+#.-]")
 
 
-def _safe_url(url: str) -> bool:
-    return url.lower().startswith(_SAFE_SCHEMES)
+@dataclass(frozen=True)
+class Segment:
+    """A run of prose, or one fenced code block (``lang`` from its info string)."""
+
+    text: str
+    code: bool = False
+    lang: str = ""
+
+
+def segments(text: str) -> list[Segment]:
+    """Cut ``text`` into prose and fenced code. A backtick fence's info string holds no backtick; a
+    fence closes with the same character, at least as long, nothing after it; an unclosed fence runs
+    to the end."""
+    out: list[Segment] = []
+    prose: list[str] = []
+    code: list[str] = []
+    fence = ""
+    prefix = 0
+    lang = ""
+    for line in text.splitlines(keepends=True):
+        if not fence:
+            m = _FENCE_OPEN.match(line)
+            if m and not (m.group(2)[0] == "`" and "`" in m.group(3)):
+                if prose:
+                    out.append(Segment("".join(prose)))
+                    prose = []
+                fence, prefix = m.group(2), len(m.group(1))
+                lang = m.group(3).strip().split(" ")[0] if m.group(3).strip() else ""
+            else:
+                prose.append(line)
+            continue
+        m = _FENCE_CLOSE.match(line)
+        if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+            out.append(Segment("".join(code), code=True, lang=lang))
+            code, fence = [], ""
+            continue
+        # strip the container's indentation (or "> ") that the opening fence sat behind
+        cut = 0
+        while cut < prefix and cut < len(line) and line[cut] in " \t>":
+            cut += 1
+        code.append(line[cut:])
+    if fence:
+        out.append(Segment("".join(code), code=True, lang=lang))
+    elif prose:
+        out.append(Segment("".join(prose)))
+    return out
+
+
+def _longest_backticks(text: str) -> int:
+    return max((len(m.group(0)) for m in _BACKTICKS.finditer(text)), default=0)
+
+
+def _escape_prose(text: str) -> str:
+    return _PROSE_ESCAPE.sub(lambda m: "\\" + m.group(0), text)
+
+
+def _code_span(content: str) -> str | None:
+    """``content`` as one inline code span, or None when a span is not safe to emit (see module doc)."""
+    content = _LINE_BREAKS.sub(" ", content)
+    if "|" in content or not content:
+        return None
+    ticks = "`" * (_longest_backticks(content) + 1)
+    pad = " " if content[0] == "`" or content[-1] == "`" else ""
+    return f"{ticks}{pad}{content}{pad}{ticks}"
 
 
 def _prose(text: str) -> str:
-    """Neutralise one run of prose (no code inside)."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("$", "\\$")
-    text = text.replace("![", "!\\[")
-    text = _REF_DEF.sub(r"\1\\[", text)
-    text = _DIRECTIVE.sub("\\:", text)
-
-    def link(m: re.Match[str]) -> str:
-        # An unsafe target loses its link syntax: "](" becomes "]\(" and shows as text.
-        return m.group(0) if not m.group(1) and _safe_url(m.group(2)) else "]\\(" + m.group(0)[2:]
-
-    return _LINK.sub(link, text)
-
-
-def _prose_with_inline_code(text: str) -> str:
+    """Escape one run of prose; code spans (matched as CommonMark does, within a paragraph) are re-emitted."""
+    runs = list(_BACKTICKS.finditer(text))
+    starts_by_len: dict[int, list[int]] = {}
+    for k, r in enumerate(runs):
+        starts_by_len.setdefault(len(r.group(0)), []).append(k)
+    blanks = [m.start() for m in _BLANK_LINE.finditer(text)]
     out: list[str] = []
     pos = 0
-    for m in _INLINE_CODE.finditer(text):
-        out.append(_prose(text[pos : m.start()]))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(_prose(text[pos:]))
+    k = 0
+    while k < len(runs):
+        r = runs[k]
+        n = len(r.group(0))
+        same = starts_by_len[n]
+        j = bisect.bisect_right(same, k)
+        b = bisect.bisect_left(blanks, r.end())
+        limit = blanks[b] if b < len(blanks) else len(text)
+        if j < len(same) and runs[same[j]].start() < limit:
+            closer = runs[same[j]]
+            span = _code_span(text[r.end() : closer.start()])
+            line_start = text.rfind("\n", 0, r.start()) + 1
+            if span is not None and not (span.startswith("```") and not text[line_start : r.start()].strip()):
+                out.append(_escape_prose(text[pos : r.start()]))
+                out.append(span)
+                pos = closer.end()
+            k = same[j] + 1
+        else:
+            k += 1
+    out.append(_escape_prose(text[pos:]))
     return "".join(out)
+
+
+def _fenced(code: str, lang: str) -> str:
+    ticks = "`" * max(3, _longest_backticks(code) + 1)
+    lang = _LANG.sub("", lang)[:30]
+    if code and not code.endswith("\n"):
+        code += "\n"
+    return f"{ticks}{lang}\n{code}{ticks}\n"
 
 
 def safe_markdown(text: str) -> str:
     """Markdown that shows ``text`` as written: code stays code, nothing in it runs or loads."""
     out: list[str] = []
-    prose: list[str] = []
-    fence: str | None = None
-    for line in text.splitlines(keepends=True):
-        m = _FENCE.match(line)
-        if fence is None:
-            if m:
-                out.append(_prose_with_inline_code("".join(prose)))
-                prose = []
-                fence = m.group(1)
-                out.append(line)
-            else:
-                prose.append(line)
+    for seg in segments(text):
+        if seg.code:
+            # a blank line first: it ends any paragraph, table, quote or list item the prose left open
+            sep = "" if not out or out[-1].endswith("\n\n") else ("\n" if out[-1].endswith("\n") else "\n\n")
+            out.append(sep + _fenced(seg.text, seg.lang))
         else:
-            out.append(line)
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip()[len(m.group(1)):]:
-                fence = None
-    out.append(_prose_with_inline_code("".join(prose)))
+            out.append(_prose(seg.text))
     return "".join(out)
+
+
+def md_text(value: object) -> str:
+    """A record-derived field as inline Markdown that shows exactly its text (on one line)."""
+    if value is None:
+        return ""
+    return _PUNCT.sub(lambda m: "\\" + m.group(0), _LINE_BREAKS.sub(" ", str(value)))
+
+
+def md_code(value: object) -> str:
+    """A field (an id, a step name, a path) as an inline code span; escaped text when a span is unsafe."""
+    text = "" if value is None else _LINE_BREAKS.sub(" ", str(value))
+    span = _code_span(text)
+    return md_text(text) if span is None or span.startswith("```") else span
+
+
+def record_header(row: dict[str, Any]) -> str:
+    """One Markdown line about a record: id, source / subset, size, language, cluster, status, label.
+    Every field comes from the data, so each goes through ``md_code``/``md_text``."""
+    head = f"{md_code(row['id'])} · **{md_text(row['source'])}**"
+    if row.get("subset"):
+        head += f" / {md_text(row['subset'])}"
+    if row.get("chars") is not None:
+        head += f" · {row['chars']:,} chars"
+    if row.get("lang"):
+        head += f" · {md_text(row['lang'])}"
+    if row.get("cluster") is not None:
+        head += f" · cluster {md_text(row['cluster'])}"
+    return head + f" · {record_status(row)} · label: **{md_text(row.get('label') or '-')}**"
+
+
+def record_status(row: dict[str, Any]) -> str:
+    """``kept``, or ``removed by <step>: <reason> (of <id>)``, as Markdown."""
+    if row["status"] == "kept":
+        return "kept"
+    status = f"removed by {md_text(row['step'])}: {md_text(row['reason'])}"
+    if row.get("duplicate_of"):
+        status += f" (of {md_code(row['duplicate_of'])})"
+    return status
 
 
 def n_parts(text: str, part_chars: int = PART_CHARS) -> int:
@@ -104,7 +226,7 @@ def render_turns(turns: Sequence[Mapping[str, Any]], key: str) -> None:
         role = str(turn.get("role") or "?")
         content = str(turn.get("content") or "")
         with st.chat_message(avatars.get(role, "ai" if role == "tool" else "user")):
-            st.caption(role)
+            st.caption(md_text(role))
             parts = n_parts(content)
             if parts > 1:
                 part = st.number_input(

@@ -16,7 +16,7 @@ import streamlit as st
 
 from curate.browse.context import MORE_LIKE, SEARCH_HITS, Ctx, label_buttons
 from curate.browse.data import missing_note, with_labels
-from curate.browse.render import render_turns
+from curate.browse.render import md_code, md_text, render_turns
 from curate.errors import MissingResourceError
 
 
@@ -73,7 +73,7 @@ def render(ctx: Ctx) -> None:
     info_path = faiss_path.with_name("embedding.json")
     info = json.loads(info_path.read_text()) if info_path.exists() else (ctx.data.embedding_info() or {})
     index, ids = load_index(str(faiss_path), faiss_path.stat().st_mtime_ns)
-    st.caption(f"{index.ntotal:,} vectors · model `{info.get('model', '?')}` · text `{info.get('text', '?')}`")
+    st.caption(f"{index.ntotal:,} vectors · model {md_code(info.get('model', '?'))} · text {md_code(info.get('text', '?'))}")
     pending = st.session_state.pop(MORE_LIKE, None)  # "More like this" clicked on another page
     if pending:
         st.session_state["s.mode"] = "more like this"
@@ -90,7 +90,7 @@ def render(ctx: Ctx) -> None:
                 try:
                     embedder = load_embedder(str(info.get("model", "")))
                 except MissingResourceError as e:
-                    st.error(str(e))
+                    st.error(md_text(e))
                     return
             vec = np.asarray(embedder.embed([query]), dtype=np.float32)[0]
     else:
@@ -99,7 +99,7 @@ def render(ctx: Ctx) -> None:
             vec = record_vector(ctx, rid)
             exclude = rid
             if vec is None:
-                st.warning(f"`{rid}` has no stored embedding in this run (it may have been removed before the embed step).")
+                st.warning(f"{md_code(rid)} has no stored embedding in this run (it may have been removed before the embed step).")
     if vec is None:
         return
     if vec.shape[0] != index.d:

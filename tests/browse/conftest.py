@@ -4,6 +4,8 @@ Layout mirrors what the runner writes (see curate/rundir.py): three steps with k
 done.json, a ledger, groups.parquet from a dedup step, a tiny 3-d FAISS index over hand-made
 vectors (one direction per cluster, so a query's nearest records are known), and map.parquet.
 Three hostile records sit among them: a <script> tag, javascript: links and a 5 MB string.
+``build_run(root, network=True)`` also plants records whose text, subset, source, language or id would
+make the browser fetch from :data:`EVIL` if any of it reached the page as Markdown.
 """
 
 from __future__ import annotations
@@ -32,11 +34,31 @@ HOSTILE = {
 }
 
 
+EVIL = "http://evil.invalid"
+# Assistant turns of r0030, r0031, ...: each would load a remote image (or link out) if rendered as Markdown.
+NETWORK = {
+    "fence_info_backtick": f"```a`b\n![fence]({EVIL}/fence-info.png)\n",
+    "fence_in_list": f"- step one\n\n  ```\n  code\n\n![list]({EVIL}/fence-list.png)\n",
+    "inline_code_across_paragraphs": f"`a\n\n![span]({EVIL}/span.png)\n\n`",
+    "raw_html": f"<img src={EVIL}/html.png> and <img src='{EVIL}/html2.png'/>",
+    "reference_image": f"![ref][r]\n\n[r]: {EVIL}/ref.png",
+    "reference_in_list": f"- [r2]: {EVIL}/list-ref.png\n\n![ref2][r2] [link][r2]",
+    "autolinks": f"<{EVIL}/autolink.png> {EVIL}/literal.png www.evil.invalid/w.png x@evil.invalid",
+    "tilde_fence": f"~~~py`x\ncode\n~~~\n![tilde]({EVIL}/tilde.png)",
+}
+NETWORK_FIELDS = {  # index column -> (record number, value)
+    "subset": (30, f"![subset]({EVIL}/subset.png)"),
+    "source": (31, f"![source]({EVIL}/source.png)"),
+    "lang": (32, f"<img src={EVIL}/lang.png>"),
+}
+NETWORK_ID = f"net`![id]({EVIL}/id.png)`"  # an extra record whose id would be an image outside a code span
+
+
 def rid(i: int) -> str:
     return f"r{i:04d}"
 
 
-def _records() -> pl.DataFrame:
+def _records(network: bool = False) -> pl.DataFrame:
     rows = []
     for i in range(N):
         c = i % 3
@@ -54,20 +76,36 @@ def _records() -> pl.DataFrame:
              "turns": [{"role": "user", "content": text}, {"role": "assistant", "content": "ok"}],
              "meta": None, "provenance": {"file": "fixture.jsonl", "record": i}}
         )
+    if network:
+        for j, text in enumerate(NETWORK.values()):
+            rows[30 + j]["turns"][1]["content"] = text
+        for col, (i, value) in NETWORK_FIELDS.items():
+            if col in ("subset", "source"):
+                rows[i][col] = value
+        rows.append(
+            {"id": NETWORK_ID, "source": "alpaca", "subset": "part0",
+             "turns": [{"role": "user", "content": f"see {EVIL}"}, {"role": f"![role]({EVIL}/role.png)",
+                                                                  "content": "ok"}],
+             "meta": None, "provenance": {"file": "fixture.jsonl", "record": len(rows)}}
+        )
     df = make_batch(rows)
     chars = df.select(
         pl.col("turns").list.eval(pl.element().struct.field("content").str.len_chars()).list.sum()
     ).to_series()
     lang = ["en" if i % 4 else "fr" for i in range(df.height)]
+    if network:
+        i, value = NETWORK_FIELDS["lang"]
+        lang[i] = value
     return df.with_columns(chars.alias("filter_length.chars"), pl.Series("filter_language.lang", lang))
 
 
-def build_run(root: Path, *, artifacts: bool = True) -> Path:
-    """Write runs/<name>/<ts> under ``root``; ``artifacts=False`` leaves out map, groups and the index."""
+def build_run(root: Path, *, artifacts: bool = True, network: bool = False) -> Path:
+    """Write runs/<name>/<ts> under ``root``; ``artifacts=False`` leaves out map, groups and the index;
+    ``network=True`` plants the :data:`NETWORK` payloads."""
     run = root / "runs" / "fixture" / "20260101-000000"
     for d in ("01_filter_length", "02_dedup_exact", "03_embed", "04_map", "ledger", "quarantine"):
         (run / d).mkdir(parents=True, exist_ok=True)
-    df = _records()
+    df = _records(network)
     idx = pl.Series(range(df.height))
     # filter_length removes r0000..r0009 (too_short); dedup_exact removes r0010..r0029, each a duplicate of
     # the record 30 places later (r0040..r0059), so groups are {survivor r0040+k: member r0010+k}.
@@ -182,3 +220,30 @@ def app(run_dir: Path, labels_path: Path):
         return at.run()
 
     return make
+
+
+def markdown_hazards(md: str) -> list[str]:
+    """What a CommonMark parser (with GFM tables) makes of ``md`` that could reach outside: images,
+    links, autolinks and raw HTML, as ``type: detail`` strings. Streamlit dedents and strips a body first."""
+    import textwrap
+
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    out: list[str] = []
+
+    def walk(tokens: list) -> None:
+        for t in tokens:
+            if t.type in ("image", "link_open", "html_inline", "html_block"):
+                out.append(f"{t.type}: {t.attrs or t.content}")
+            if t.children:
+                walk(t.children)
+
+    walk(parser.parse(textwrap.dedent(md).strip()))
+    return out
+
+
+@pytest.fixture(scope="session")
+def net_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose records carry the :data:`NETWORK` payloads."""
+    return build_run(tmp_path_factory.mktemp("net"), network=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 
@@ -12,10 +13,19 @@ import polars as pl
 
 from curate.browse.labels import LabelStore
 
-from .conftest import AxisEmbedder, rid
+from .conftest import AxisEmbedder, markdown_hazards, rid
 
 
 def _texts(at) -> str:
+    """The Markdown bodies with backslash escapes resolved (record fields are escaped for display)."""
+    return _plain(_raw(at))
+
+
+def _plain(md: str) -> str:
+    return re.sub(r"\\(.)", r"\1", md)
+
+
+def _raw(at) -> str:
     return "\n".join(str(m.value) for m in at.markdown)
 
 
@@ -124,11 +134,11 @@ def test_hostile_records_render_inert_and_fast(app):
     at.text_input(key="b.text").set_value("<script>|javascript:|^A{1000}").run()
     elapsed = time.perf_counter() - t0
     _ok(at)
-    md = _texts(at)
+    md = _raw(at)
     assert "**3** matching records" in md
     assert elapsed < 10
-    assert "<script" not in md and "<img" not in md and "](javascript:" not in md
-    assert "&lt;script&gt;" in md and "[here]\\(javascript:" in md
+    assert [h for m in at.markdown for h in markdown_hazards(str(m.value))] == []
+    assert "<script>document.title='pwned'</script>" in _texts(at)  # shown as written
     assert max(len(str(m.value)) for m in at.markdown) <= 20_000  # the 5 MB turn shows one part at a time
     part = next(n for n in at.number_input if n.label.startswith("part (of 250"))
     part.set_value(250).run()
@@ -178,7 +188,7 @@ def test_search_without_the_model_says_so(app, monkeypatch):
     at = app("search")
     at.text_input(key="s.query").set_value("python").run()
     _ok(at)
-    assert any("fake-3d" in e.value for e in at.error)
+    assert any("fake-3d" in _plain(e.value) for e in at.error)
 
 
 def test_label_one_at_a_time_and_in_bulk(app, labels_path: Path):
@@ -243,3 +253,63 @@ def test_more_like_this_opens_search_on_the_record(app):
     assert at.text_input(key="s.rid").value == rid(104)
     hits = at.dataframe[0].value
     assert rid(104) not in set(hits["id"]) and set(hits["preview"].str.contains("french capital")) == {True}
+
+
+def _markdown_fields(at) -> list[str]:
+    """Every string of the page that Streamlit renders as Markdown: bodies, labels, tooltips, radio options."""
+    from google.protobuf.message import Message
+
+    out: list[str] = []
+
+    def walk_proto(msg: Message) -> None:
+        for field, value in msg.ListFields():
+            if isinstance(value, Message):
+                walk_proto(value)
+            elif field.message_type is not None:
+                for v in value:
+                    if isinstance(v, Message):
+                        walk_proto(v)
+            elif field.name in ("body", "label", "help") and isinstance(value, str):
+                out.append(value)
+            elif field.name == "options" and msg.DESCRIPTOR.name == "Radio":
+                out.extend(value)
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if isinstance(proto, Message):
+            walk_proto(proto)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return out
+
+
+def test_hostile_fields_and_text_stay_inert_on_every_page(app, net_run_dir: Path):
+    """Subset, source, language, id, role and turn payloads (conftest.NETWORK) give no image, link or HTML."""
+    from .conftest import NETWORK_ID
+
+    pages = {
+        "overview": {}, "map": {"curate.selection": [rid(30), rid(31), rid(32), NETWORK_ID]},
+        "browse": {}, "duplicates": {}, "label": {}, "search": {"curate.embedder": AxisEmbedder()},
+    }
+    seen: list[str] = []
+    for page, state in pages.items():
+        at = app(page, run=net_run_dir, **state)
+        if page == "browse":
+            at.text_input(key="b.text").set_value("evil.invalid").run()
+            assert "**9** matching records" in _texts(at)
+        if page == "map":
+            at.selectbox(key="map.pick").set_value(NETWORK_ID).run()
+            fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+            assert all("<" not in str(t.get("name", "")) for t in fig["data"])
+        if page == "search":
+            at.radio(key="s.mode").set_value("more like this").run()
+            at.text_input(key="s.rid").set_value(NETWORK_ID).run()
+        _ok(at)
+        fields = _markdown_fields(at)
+        seen += fields
+        bad = [(f, h) for f in fields for h in markdown_hazards(f)]
+        assert bad == [], (page, bad)
+    shown = _plain("\n".join(seen))
+    assert "![subset](http://evil.invalid/subset.png)" in shown and NETWORK_ID in shown  # shown, as text

@@ -1,45 +1,132 @@
-"""Record text is shown, never run: HTML, javascript: links, maths and directives stay inert."""
+"""Record text is shown, never run or fetched: HTML, links, images, maths and directives stay inert.
+
+Each output is checked with a real CommonMark parser (markdown-it, see ``markdown_hazards``), not by
+looking for substrings, so a disagreement between our fence tracking and the parser's shows up.
+"""
 
 from __future__ import annotations
 
+import html
+import re
+import textwrap
 import time
 
-from curate.browse.render import PART_CHARS, hover_text, n_parts, part_of, safe_markdown
+import pytest
+
+from curate.browse.render import PART_CHARS, hover_text, md_code, md_text, n_parts, part_of, safe_markdown
+
+from .conftest import EVIL, NETWORK, NETWORK_FIELDS, NETWORK_ID, markdown_hazards
+
+pytest.importorskip("markdown_it")
 
 
-def test_raw_html_is_escaped_as_text():
-    out = safe_markdown("<script>alert(1)</script><img src=x onerror=alert(1)>")
-    assert "<script" not in out and "<img" not in out
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+def _parse(md: str) -> list:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(textwrap.dedent(md).strip())
 
 
-def test_only_http_and_mailto_links_stay_links():
-    assert safe_markdown("[ok](https://example.org)") == "[ok](https://example.org)"
-    assert safe_markdown("[m](mailto:a@b.c)") == "[m](mailto:a@b.c)"
-    for target in ("javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,x", "&#106;avascript:x", "/local"):
-        out = safe_markdown(f"[x]({target})")
-        assert "](" not in out, (target, out)
-    assert safe_markdown("[r]: javascript:alert(1)").startswith("\\[")
-    assert safe_markdown("<javascript:alert(1)>") == "&lt;javascript:alert(1)&gt;"
+def _visible(md: str) -> str:
+    """The text a reader sees, whitespace collapsed."""
+    from markdown_it import MarkdownIt
+
+    out = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(textwrap.dedent(md).strip())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", out)).split())
 
 
-def test_remote_images_maths_and_directives_do_not_fire():
-    assert "![" not in safe_markdown("![t](http://tracker.example/p.png)")
-    assert safe_markdown("costs $5 or $10") == "costs \\$5 or \\$10"
-    assert safe_markdown(":red[alarm] :material/home:") == "\\:red[alarm] \\:material/home:"
+def _code(md: str) -> list[tuple[str, str]]:
+    """(info, content) of every code block, ("inline", content) of every code span."""
+    out: list[tuple[str, str]] = []
+    for t in _parse(md):
+        if t.type == "fence":
+            out.append((t.info, t.content))
+        for c in t.children or []:
+            if c.type == "code_inline":
+                out.append(("inline", c.content))
+    return out
 
 
-def test_code_is_left_verbatim():
-    text = "see `<b>` here\n```html\n<script>x()</script>\n[a](javascript:y)\n```\nafter <i>"
+@pytest.mark.parametrize("name", list(NETWORK))
+def test_network_payloads_load_nothing(name: str):
+    out = safe_markdown(NETWORK[name])
+    assert markdown_hazards(out) == [], out
+
+
+def test_fence_with_a_backtick_in_its_info_string_is_not_a_fence():
+    out = safe_markdown(f"```a`b\n![x]({EVIL}/x.png)\n")
+    assert markdown_hazards(out) == []
+    assert f"![x]({EVIL}/x.png)" in _visible(out)  # shown as written
+
+
+def test_fence_inside_a_list_item_ends_with_the_item():
+    out = safe_markdown(f"1. step\n\n   ```\n   code\n\n![x]({EVIL}/x.png)\n")
+    assert markdown_hazards(out) == []
+    assert ("", "code\n") in _code(out) or any("code" in c for _, c in _code(out))
+
+
+def test_inline_code_never_spans_paragraphs_or_table_cells():
+    assert markdown_hazards(safe_markdown(f"`a\n\n![x]({EVIL}/x.png)\n\n`")) == []
+    table = f"| a | b |\n|---|---|\n| `x|![t]({EVIL}/t.png)` | y |\n"
+    assert markdown_hazards(safe_markdown(table)) == []
+
+
+def test_raw_html_and_autolinks_show_as_text():
+    text = f"<script>alert(1)</script><img src={EVIL}/i.png onerror=alert(1)> <{EVIL}/a> <javascript:alert(1)>"
     out = safe_markdown(text)
-    assert "`<b>`" in out
-    assert "```html\n<script>x()</script>\n[a](javascript:y)\n```\n" in out
-    assert out.endswith("after &lt;i&gt;")
+    assert markdown_hazards(out) == []
+    assert _visible(out) == text
+    lit = safe_markdown(f"see {EVIL}/p.png or www.evil.invalid or a@evil.invalid")
+    assert "http\\:" in lit and "www\\." in lit and "a\\@evil" in lit  # GFM autolink literals do not fire
+
+
+def test_reference_style_images_and_links_show_as_text():
+    for text in (f"![a][r]\n\n[r]: {EVIL}/r.png", f"- [r]: {EVIL}/r.png\n\n![a][r] [b][r]", f"![a]\n\n   [a]: {EVIL}/r.png"):
+        out = safe_markdown(text)
+        assert markdown_hazards(out) == [], (text, out)
+        assert "[r]" in _visible(out) or "[a]" in _visible(out)
+
+
+def test_links_of_any_scheme_show_as_written():
+    for text in ("[ok](https://example.org)", "[x](javascript:alert(1))", "[m](mailto:a@b.c)", "[r]: javascript:alert(1)",
+                 "[x](&#106;avascript:x)"):
+        out = safe_markdown(text)
+        assert markdown_hazards(out) == [], out
+        assert _visible(out) == text
+
+
+def test_maths_and_directives_do_not_fire():
+    assert safe_markdown("costs $5 or $10") == "costs \\$5 or \\$10"
+    assert safe_markdown(":red[alarm] :material/home:") == "\\:red\\[alarm\\] \\:material/home\\:"
+
+
+def test_code_stays_code():
+    text = "see `<b>` here\n```html\n<script>x()</script>\n[a](javascript:y)\n```\nafter <i> **bold**"
+    out = safe_markdown(text)
+    assert markdown_hazards(out) == []
+    assert _code(out) == [("inline", "<b>"), ("html", "<script>x()</script>\n[a](javascript:y)\n")]
+    assert "after <i> bold" in _visible(out)
+    nested = safe_markdown(f"~~~~md\n```\n![x]({EVIL}/x.png)\n```\n~~~~\n")
+    assert _code(nested) == [("md", f"```\n![x]({EVIL}/x.png)\n```\n")]
+    spans = safe_markdown("a ``x`y`` b `` ` `` c")
+    assert [c for _, c in _code(spans)] == ["x`y", "`"]
 
 
 def test_unclosed_fence_keeps_the_rest_as_code():
-    out = safe_markdown("```\n<script>\n")
-    assert out == "```\n<script>\n"
+    out = safe_markdown("text\n```py\n<script>\n![x](http://e/x.png)")
+    assert markdown_hazards(out) == []
+    assert _code(out) == [("py", "<script>\n![x](http://e/x.png)\n")]
+
+
+def test_field_helpers_escape_every_construct():
+    values = [v for _, v in NETWORK_FIELDS.values()] + [
+        NETWORK_ID, "a\n[r]: http://e/x.png\n![a][r]", "<http://e>", "`x` **y** :red[z] $1", "x|y", "``", "` a `"]
+    for value in values:
+        for md in (md_text(value), md_code(value), f"`{md_code(value)}`", f"**{md_text(value)}**"):
+            assert markdown_hazards(md) == [], (value, md)
+        assert _visible(md_text(value)) == " ".join(value.split())
+        assert _visible(md_code(value)) == " ".join(value.split())
+    assert md_code("r0030") == "`r0030`"
+    assert md_text(None) == ""
 
 
 def test_huge_text_is_cut_into_parts_quickly():
@@ -50,7 +137,9 @@ def test_huge_text_is_cut_into_parts_quickly():
     md = safe_markdown(chunk)
     assert len(chunk) == PART_CHARS and len(md) == PART_CHARS
     assert part_of(text, 10**6) == text[-PART_CHARS:]  # clamped, not an error
-    assert time.perf_counter() - t0 < 0.5
+    busy = safe_markdown(("`a` [b] <c> $d ```e\n" * 2000)[:PART_CHARS])
+    assert markdown_hazards(busy) == []
+    assert time.perf_counter() - t0 < 1.0
 
 
 def test_hover_text_is_escaped_and_short():
