@@ -4,8 +4,8 @@ Streamlit's Markdown never gets ``unsafe_allow_html`` here, and nothing a datase
 browser call out of the user's machine. Safety does not rest on tracking Markdown's structure right:
 
 - :func:`safe_markdown` cuts a turn into prose and fenced code (CommonMark's rules, read liberally).
-  Prose is escaped character by character (backslash escapes for ``\\ ` [ ] < $ : ~ & @`` and
-  ``www.``), so no image, link, autolink, raw HTML, maths or Streamlit directive can start in it,
+  Prose is escaped character by character (backslash escapes for ``\\ ` [ ] < $ : ~ &``), so no
+  image, link, autolink, link reference, raw HTML, maths or Streamlit directive can start in it,
   whatever block it ends up in. Code is re-emitted inside a fence we choose (longer than any backtick
   run in it), so it can neither close early nor leak into prose. If our cut differs from a Markdown
   parser's, text only looks different (code shown as prose or the reverse); it never becomes markup.
@@ -15,7 +15,10 @@ browser call out of the user's machine. Safety does not rest on tracking Markdow
   language, reason, label, topic, a path or a model name) reaches ``st.markdown``, ``st.caption``,
   headers, alerts or widget labels.
 
-Links in record text are shown as written, not as links. Huge turns are cut into parts of
+Links in record text are shown as written, not as links. One exception no escaping can stop:
+Streamlit applies GFM's autolink literals to the parsed text, so a bare ``http(s)://...``, ``www.``
+name or e-mail address is shown as a link whose text is its own target; it loads nothing unless
+clicked (and opens with ``rel="noopener noreferrer"``). Huge turns are cut into parts of
 :data:`PART_CHARS` characters so a 5 MB string never reaches the page in one piece.
 """
 
@@ -37,7 +40,7 @@ _FENCE_OPEN = re.compile(r"^((?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t])))
 _FENCE_CLOSE = re.compile(r"^[ \t>]*(`{3,}|~{3,})[ \t]*\r?\n?$")
 _BACKTICKS = re.compile(r"`+")
 _BLANK_LINE = re.compile(r"\n[ \t]*\r?\n")
-_PROSE_ESCAPE = re.compile(r"[\\`\[\]<$:~&@]|(?<=www)\.", re.IGNORECASE)
+_PROSE_ESCAPE = re.compile(r"[\\`\[\]<$:~&]")
 _PUNCT = re.compile(r"[!-/:-@\[-`{-~]")  # every ASCII punctuation character: CommonMark can escape each
 _LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
 _LANG = re.compile(r"[^\w+#.-]")

@@ -1,8 +1,10 @@
 """The real app in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
 
-Starts ``streamlit run app.py -- RUN_DIR`` on a free port, opens the Map and Browse pages, clicks a
-label button and presses a labelling hotkey, and checks that both labels reached SQLite. With
-``CURATE_SCREENSHOTS=1`` it also writes docs/screenshots/map.png and browse.png.
+Starts ``curate browse RUN_DIR`` (with the settings it passes Streamlit) on a free port, on a run whose
+records carry remote-image payloads (conftest.NETWORK); opens the Map and Browse pages, clicks a label
+button and presses a labelling hotkey, and checks that both labels reached SQLite and that the page
+never requested anything outside 127.0.0.1. With ``CURATE_SCREENSHOTS=1`` it also writes
+docs/screenshots/map.png and browse.png.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from curate.browse.labels import LabelStore
 
-from .conftest import APP, ROOT, build_run, rid
+from .conftest import EVIL, ROOT, build_run, rid
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -57,16 +60,19 @@ def _retry(action, store: LabelStore, want: dict[str, str], tries: int = 4) -> d
     return eff
 
 
+def _local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost")
+
+
 @pytest.fixture
 def server(tmp_path: Path):
-    run = build_run(tmp_path)
+    run = build_run(tmp_path, network=True)
     labels = tmp_path / "labels.sqlite"
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--", str(run), "--labels", str(labels)],
+        [sys.executable, "-m", "curate.cli", "browse", str(run), "--port", str(port), "--labels", str(labels)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -102,6 +108,11 @@ def test_map_and_browse_in_chromium(server, tmp_path: Path):
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+        outside: list[str] = []  # every request the page made that leaves this machine
+        page.on("request", lambda r: None if _local(r.url) else outside.append(r.url))
+
+        page.goto(url + "/?page=overview")  # a Vega-Lite chart and data frames
+        page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas, .vega-embed", timeout=30_000)
 
         page.goto(url + "/?page=map")
         page.wait_for_selector(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=30_000)
@@ -126,6 +137,24 @@ def test_map_and_browse_in_chromium(server, tmp_path: Path):
         page.get_by_text("record 2 of").wait_for(timeout=15_000)
         assert _retry(lambda: page.keyboard.press("d"), store, {rid(31): "drop"}).get(rid(31)) == "drop"
         assert page.evaluate("document.title") != "pwned"
+
+        # every record with a payload on one page: subset, source, language, id, role and turn text
+        page.goto(url + "/?page=browse")
+        page.get_by_text("matching records").wait_for(timeout=30_000)
+        box = page.get_by_label("Text contains")
+        box.fill("evil.invalid")
+        box.press("Enter")
+        page.get_by_text("9 matching records").wait_for(timeout=30_000)
+        page.get_by_role("button", name="More like this").nth(8).wait_for(timeout=30_000)  # all 9 drawn
+        page.wait_for_timeout(1500)  # let any image or font request go out
+        assert not outside, outside  # since the first page load: overview, map, browse, label (hotkey iframe)
+        page.get_by_text(f"![subset]({EVIL}/subset.png)", exact=False).first.wait_for(timeout=15_000)  # as text
+        host = urlsplit(EVIL).hostname
+        assert page.locator(f"img[src*='{host}'], [srcset*='{host}'], [style*='{host}']").count() == 0
+        # GFM turns a bare URL into a link (Streamlit applies it after escapes are resolved): it may only
+        # ever show its own target, never disguise it, and it loads nothing unless clicked
+        links = page.locator(f"a[href*='{host}']").evaluate_all("els => els.map(e => [e.href, e.innerText])")
+        assert all(text.strip() and text.strip() in href for href, text in links), links
         assert not errors, errors
         browser.close()
     for shot in shots:
