@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (IsADirectoryError, NotADirectoryError) as e:
         # a path given as a file is a folder (or the reverse); commands should check first (errors.check_output_file)
-        names = " -> ".join(str(n) for n in (e.filename, e.filename2) if n)
+        name = e.filename2 or e.filename  # os.replace(tmp, dst) names dst second
         kind = "is a folder, not a file" if isinstance(e, IsADirectoryError) else "has a file where a folder should be"
-        print(f"error: {names or e}: {kind}; check the path", file=sys.stderr)
+        print(f"error: {name or e}: {kind}; check the path", file=sys.stderr)
         return 2
 
 

@@ -212,7 +212,7 @@ def apply_overrides(raw: Any, overrides: list[str]) -> Any:
             raise SpecError([f"--set {ov!r}: the key is empty or has an empty part; write e.g. seed=3"],
                             "command line")
         try:
-            value = load_yaml(text, f"--set {ov}") if text else ""
+            value = load_yaml(text, f"--set {ov!r}") if text else ""
         except YAMLLoadError as e:
             raise SpecError([e.problem], e.origin) from None
         if not isinstance(raw, dict):
@@ -241,8 +241,8 @@ def apply_overrides(raw: Any, overrides: list[str]) -> Any:
 
 def _not_a_mapping(key: str, path: list[str], node: Any) -> str:
     where = ".".join(path) or "(top level)"
-    return (f"--set {key}: {where} is a {type(node).__name__} ({node!r:.40}), not a mapping, so it has no "
-            f"key {key[len(where) + 1:] if path else key!r}; set {where} itself instead")
+    return (f"--set {key}: {where} is {node!r:.40}, not a mapping, so nothing can be set inside it; "
+            f"set {where} itself instead")
 
 
 def _by_id(items: list[Any], parts: list[str], j: int) -> tuple[Any, int]:

@@ -70,7 +70,8 @@ def test_mini_recipe_exports(tmp_path: Path, offline_hf: Path, monkeypatch: pyte
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     run_dir = tmp_path / "run"
-    run_pipeline(load_recipe(mini), run_dir, progress=False, log=lambda _msg: None)
+    plan = load_recipe(mini, [f"steps.write_hub_dataset.params.path={tmp_path / 'in_recipe'}"])  # not the repo's out/
+    run_pipeline(plan, run_dir, progress=False, log=lambda _msg: None)
     res = export_run(run_dir, tmp_path / "out", ExportOptions(splits=parse_splits("train=0.8,validation=0.2")))
     dd = datasets.load_dataset(str(tmp_path / "out"), cache_dir=str(offline_hf))
     assert sum(d.num_rows for d in dd.values()) == res.n_exported == RunDir(run_dir).report()["totals"]["kept"]
