@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import polars as pl
@@ -18,7 +18,7 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 TURN = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
 PROVENANCE = pl.Struct({"file": pl.Utf8, "record": pl.Int64})
 CONVERSATION: dict[str, pl.DataType] = {
-    "id": pl.Utf8(),  # stable: hash of (source, file, record), so re-ingesting gives the same id
+    "id": pl.Utf8(),  # stable: hash of (source, content, occurrence); see conversation_id
     "source": pl.Utf8(),  # source id from the recipe, e.g. "oig", "stackoverflow", "p3"
     "subset": pl.Utf8(),  # e.g. P3 template name, OIG file, SE site; null when none
     "turns": pl.List(TURN),
@@ -47,23 +47,110 @@ def normalize_for_hash(text: str) -> str:
 
 def content_hash(turns: Sequence[Mapping[str, Any]]) -> str:
     """Hash of the normalised role-tagged turns (hex, 16 bytes)."""
-    # One join and one encode per conversation (same bytes as hashing each piece in turn).
+    # One join and one encode per conversation (same bytes as hashing each piece in turn). A very
+    # long content is normalised piece by piece instead: str.split() on 200 MB of text would build
+    # tens of millions of word objects at once.
+    h = hashlib.blake2b(digest_size=16)
     parts: list[str] = []
     for t in turns:
-        parts += (t["role"], "\x1f", " ".join((t["content"] or "").split()).lower(), "\x1e")
-    return hashlib.blake2b("".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        content = t["content"] or ""
+        if len(content) <= _HASH_PIECE_CHARS:
+            parts += (t["role"], "\x1f", " ".join(content.split()).lower(), "\x1e")
+            continue
+        parts += (t["role"], "\x1f")
+        h.update("".join(parts).encode("utf-8", "surrogatepass"))
+        parts = []
+        sep = ""
+        for piece in _whitespace_pieces(content):
+            norm = " ".join(piece.split()).lower()
+            if norm:
+                h.update((sep + norm).encode("utf-8", "surrogatepass"))
+                sep = " "
+        parts.append("\x1e")
+    h.update("".join(parts).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+_HASH_PIECE_CHARS = 1 << 20
+
+
+def _whitespace_pieces(text: str) -> Iterator[str]:
+    """Consecutive slices of ``text`` of about _HASH_PIECE_CHARS, each cut at a whitespace character.
+
+    No word spans two pieces, so normalising the pieces and joining them with one space equals
+    normalising the whole text (lowercasing too: its only context rule, final sigma, stops at whitespace).
+    """
+    start = 0
+    while start < len(text):
+        m = _WS.search(text, start + _HASH_PIECE_CHARS)
+        end = len(text) if m is None else m.start()
+        yield text[start:end]
+        start = end
 
 
 def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def conversation_id(source: str, content_hash: str, occurrence: int) -> str:
+    """Stable id of one ingested conversation: its source, its content and its occurrence number.
+
+    Why content and not location: an id must survive what users do to files. The same file given
+    as ``data/x.json`` or ``/abs/data/x.json``, moved, renamed, recompressed or re-ingested next
+    month gives the same ids, so labels made in the browser keep applying. ``content_hash`` is
+    :func:`content_hash` of the normalised turns; ``occurrence`` counts earlier conversations of the
+    same source with the same content hash, in reading order (0 for the first), so exact
+    duplicates still get distinct ids and dedup can remove one of them. What changes an id: a
+    change of the turns (an edited record, or reader params that change the turns, e.g.
+    ``preference``), the source id, or adding/removing an identical copy earlier in the source.
+    Where a record came from stays in ``provenance`` (file, record number), which is not hashed.
+    Derived conversations (``clean.split_long``) derive their ids from this one.
+    """
+    key = f"{source}\x1f{content_hash}\x1f{occurrence}"
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
 def record_id(source: str, file: str, record: int, part: int | None = None) -> str:
-    """Stable id of one input record: the same file ingested again gives the same ids."""
+    """Location id (source, file as written, record number): for records that no reader ingests,
+    such as the gold set. Ingested conversations use :func:`conversation_id`, which survives moves."""
     key = f"{source}\x1f{file}\x1f{record}"
     if part is not None:
         key += f"\x1f{part}"
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+# A str that cannot be written as UTF-8 holds a surrogate code point: a lone half of a UTF-16 pair
+# (a JSON escape such as "\ud83d" without its partner) or a byte that was not UTF-8, kept by the
+# surrogateescape error handler (U+DC80..U+DCFF).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_BYTE = range(0xDC80, 0xDD00)
+
+
+def invalid_text_at(text: str) -> int:
+    """Index of the first code point that UTF-8 cannot encode (a surrogate), or -1 when the text is valid."""
+    if text.isascii():
+        return -1
+    m = _SURROGATE.search(text)
+    return -1 if m is None else m.start()
+
+
+def describe_invalid_char(ch: str) -> str:
+    """``U+D83D`` for a lone surrogate; ``byte 0xff`` for an undecodable byte kept by surrogateescape."""
+    cp = ord(ch)
+    return f"byte 0x{cp - 0xDC00:02x}" if cp in _ESCAPED_BYTE else f"U+{cp:04X}"
+
+
+def escape_invalid_text(text: str) -> str:
+    """The text with every surrogate written out (``\\xff`` for an undecodable byte, ``\\ud83d`` for a
+    lone surrogate), so it can always be written as UTF-8 (quarantine entries, file names)."""
+    if invalid_text_at(text) < 0:
+        return text
+
+    def esc(m: re.Match[str]) -> str:
+        cp = ord(m.group())
+        return f"\\x{cp - 0xDC00:02x}" if cp in _ESCAPED_BYTE else f"\\u{cp:04x}"
+
+    return _SURROGATE.sub(esc, text)
 
 
 def validate_turns(turns: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:

@@ -24,8 +24,13 @@ Accounting, in two units.
   ``review_result: false`` is cut with its whole subtree, so its parent may become a leaf),
   ``synthetic_message`` (``drop_synthetic``), ``unanswered_prompt`` (a prompter message left as a
   leaf has no answer to learn from and is trimmed, repeatedly), ``not_best_path``
-  (``best_path_only``), ``orphan_message`` (its parent is missing from the file) and
-  ``no_answer`` (a tree whose prompt has no reply).
+  (``best_path_only``), ``orphan_message`` (its parent is missing from the file),
+  ``parent_cycle`` (messages that are each other's ancestors, and every message below them: no
+  root leads to them; one quarantine item per cycle) and ``no_answer`` (a tree whose prompt has no reply).
+
+Depth: trees are walked with explicit stacks, never recursion, and a nested tree may be as deep as
+real conversations go (``max_depth`` counts two JSON levels per reply); records deeper than the C
+JSON decoders handle are decoded iteratively.
 """
 
 from __future__ import annotations
@@ -35,9 +40,8 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from curate.ingest.base import InputError, Quarantined, RawRecord, Reader, guess_format, snippet
+from curate.ingest.base import InputError, Quarantined, RawRecord, Reader, display_path, guess_format, snippet
 from curate.pipeline.registry import register
-from curate.schema import record_id
 from curate.steps.base import StepParams
 
 ROLE_MAP = {"prompter": "user", "assistant": "assistant"}
@@ -100,10 +104,12 @@ class OasstReader(Reader):
     ``report_extra["skipped.<reason>"]`` (see the module docstring).
 
     Reasons: unknown_role, empty_turn, wrong_type, deleted_message, synthetic_message, no_answer,
-    orphan_message, duplicate_id, missing_field (plus the JSON decoding reasons of every reader).
+    orphan_message, parent_cycle, duplicate_id, missing_field (plus the JSON decoding reasons of every reader).
     """
 
     format = "oasst"
+    # A nested export takes two JSON levels per reply; 100,000 allows 50,000 turns in one path.
+    max_depth = 100_000
 
     class Params(StepParams):
         best_path_only: bool = Field(
@@ -148,6 +154,12 @@ class OasstReader(Reader):
                     msg = "missing_field: flat message without 'message_id'/'user_message_id'"
                     yield Quarantined(source, path, rr.record, "missing_field", msg, snippet(obj), rr.line)
                     continue
+                parent = obj.get("parent_id", obj.get("parent_message_id"))
+                if not isinstance(node.id, (str, int)) or not isinstance(parent, (str, int, type(None))):
+                    what = "message id" if not isinstance(node.id, (str, int)) else "parent id"
+                    msg = f"wrong_type: the {what} is {type(node.id if what == 'message id' else parent).__name__}, expected a string"
+                    yield Quarantined(source, path, rr.record, "wrong_type", msg, snippet(obj), rr.line)
+                    continue
                 flat.append((node, rr))
             else:
                 msg = f"wrong_type: not an Open-Assistant message or tree (keys {sorted(obj)[:8]})"
@@ -162,7 +174,7 @@ class OasstReader(Reader):
         guess = guess_format(obj)
         if guess and guess != self.format:
             raise InputError(
-                f"{path}: records look like {guess} (keys {sorted(obj)[:8]}), not Open-Assistant messages or "
+                f"{display_path(path)}: records look like {guess} (keys {sorted(obj)[:8]}), not Open-Assistant messages or "
                 f"trees; set the source's `format: {guess}`"
             )
 
@@ -186,12 +198,55 @@ class OasstReader(Reader):
                 by_id[parent][0].replies.append(node)
             else:
                 orphans.append((node, rr, parent))
+        reached: set[int] = set()
+        stack = [n for n, _ in roots] + [n for n, _, _ in orphans]
+        while stack:
+            cur = stack.pop()
+            reached.add(id(cur))
+            stack.extend(cur.replies)
         for node, rr in roots:
             yield from self._tree(node, rr, path, source)
         for node, rr, parent in orphans:
             self._count("skipped.orphan_message", _size(node))
             msg = f"orphan_message: parent {parent!r} of message {node.id!r} is not in the file ({_size(node)} messages)"
             yield Quarantined(source, path, rr.record, "orphan_message", msg, snippet(node.raw), rr.line)
+        if len(reached) < len(by_id):
+            yield from self._cycles(by_id, reached, path, source)
+
+    def _cycles(
+        self, by_id: dict[Any, tuple[_Node, RawRecord]], reached: set[int], path: str, source: str
+    ) -> Iterator[Quarantined]:
+        """Messages no root leads to: each hangs below a parent_id cycle. One entry per cycle."""
+        group_of: dict[int, int] = {}  # id(node) -> group number
+        groups: list[tuple[list[_Node], int]] = []  # (cycle, messages in the group)
+        for node, _ in by_id.values():  # file order
+            if id(node) in reached or id(node) in group_of:
+                continue
+            chain: list[_Node] = []
+            at: dict[int, int] = {}
+            cur = node
+            while id(cur) not in at and id(cur) not in group_of:
+                at[id(cur)] = len(chain)
+                chain.append(cur)
+                cur = by_id[cur.raw.get("parent_id", cur.raw.get("parent_message_id"))][0]
+            if id(cur) in group_of:
+                g = group_of[id(cur)]
+            else:
+                g = len(groups)
+                groups.append((chain[at[id(cur)] :], 0))
+            for n in chain:
+                group_of[id(n)] = g
+            groups[g] = (groups[g][0], groups[g][1] + len(chain))
+        for cycle, size in groups:
+            first = min(cycle, key=lambda n: by_id[n.id][1].record)
+            rr = by_id[first.id][1]
+            ids = [n.id for n in cycle]
+            self._count("skipped.parent_cycle", size)
+            msg = (
+                f"parent_cycle: messages {ids[:10]!r} are each other's ancestors through parent ids, so no "
+                f"conversation starts above them ({size} messages, with those below them)"
+            )
+            yield Quarantined(source, path, rr.record, "parent_cycle", msg, snippet(first.raw), rr.line)
 
     # -- one tree -----------------------------------------------------------------------------------
     def _prune(self, node: _Node) -> str | None:
@@ -281,7 +336,6 @@ class OasstReader(Reader):
                 continue
             langs = [n.lang for n in nodes if n.lang]
             yield {
-                "id": record_id(source, path, rr.record, i),
                 "source": source,
                 "subset": None,
                 "turns": turns,

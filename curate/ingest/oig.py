@@ -20,7 +20,8 @@ from curate.ingest.base import (
     RecordError,
     RecordReader,
     base_name,
-    check_not_lfs,
+    check_head,
+    display_path,
     head_bytes,
     iter_json_records,
     require,
@@ -101,22 +102,22 @@ class OIGReader(RecordReader):
             yield from super().raw_records(path)
             return
         head = head_bytes(path)
-        check_not_lfs(path, head)
+        check_head(path, head)
         kind = sniff(head)
         if kind not in ("json", "empty"):
             raise InputError(
-                f"{path}: expected OIG JSON/JSONL but the file looks like {kind}; "
+                f"{display_path(path)}: expected OIG JSON/JSONL but the file looks like {kind}; "
                 "set the source's `format:` to the right reader (see `curate steps read`)"
             )
         key = self.params.records_key
-        for rr in iter_json_records(path, key):
+        for rr in iter_json_records(path, key, self.max_depth):
             if key is None and rr.record == 1 and isinstance(rr.obj, dict) and "text" not in rr.obj:
                 wrapped = [
                     k for k, v in rr.obj.items() if isinstance(v, list) and v and isinstance(v[0], dict)
                 ]
                 if len(wrapped) == 1:
                     raise InputError(
-                        f"{path}: the records are wrapped in one object under key {wrapped[0]!r} "
+                        f"{display_path(path)}: the records are wrapped in one object under key {wrapped[0]!r} "
                         f"({len(rr.obj[wrapped[0]])} records); set the source's `records_key: {wrapped[0]}`"
                     )
             yield rr

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from curate.ingest.alpaca import system_turns
 from curate.ingest.base import Parsed, RecordError, RecordReader, require
 from curate.pipeline.registry import register
 from curate.steps.base import StepParams
 
+# Speaker names seen in ShareGPT exports, compared case-insensitively ("Human", "GPT", "ChatGPT" and
+# "Bing" occur in scraped dumps); a source's `role_map` param adds to or overrides these.
 ROLE_MAP: dict[str, str] = {
     "human": "user",
     "user": "user",
@@ -34,18 +36,29 @@ ROLE_MAP: dict[str, str] = {
 _KNOWN = frozenset({"id", "conversations", "system", "chosen", "rejected"})
 
 
-def sharegpt_turn(msg: Any, where: str) -> dict[str, Any]:
-    """One ``{from, value}`` message as a schema turn; unknown roles are errors, never passed on."""
+def role_key(speaker: str) -> str:
+    """How speaker names are compared: case and surrounding spaces do not matter."""
+    return speaker.strip().casefold()
+
+
+def sharegpt_turn(msg: Any, where: str, roles: dict[str, str] | None = None) -> dict[str, Any]:
+    """One ``{from, value}`` message as a schema turn; unknown roles are errors, never passed on.
+
+    ``roles`` maps :func:`role_key` of a speaker to a role (default: ROLE_MAP)."""
+    roles = ROLE_MAP if roles is None else roles
     if not isinstance(msg, dict):
         raise RecordError("wrong_type", f"{where} is {type(msg).__name__}, expected an object")
     speaker = msg.get("from")
-    role = ROLE_MAP.get(speaker) if isinstance(speaker, str) else None
+    role = roles.get(role_key(speaker)) if isinstance(speaker, str) else None
     if role is None:
         if speaker is None:
             raise RecordError("missing_field", f"{where} has no 'from'")
         if not isinstance(speaker, str):
             raise RecordError("wrong_type", f"{where} 'from' is {type(speaker).__name__}, expected str")
-        raise RecordError("unknown_role", f"{where} has from={speaker!r}; known: {sorted(ROLE_MAP)}")
+        raise RecordError(
+            "unknown_role",
+            f"{where} has from={speaker!r}; known (any case): {sorted(roles)}; add it with the `role_map` param",
+        )
     value = msg.get("value")
     if not isinstance(value, str):
         if value is None:
@@ -59,7 +72,8 @@ class ShareGPTReader(RecordReader):
     """Read ShareGPT ``conversations`` lists into turns with an explicit role map.
 
     human/user -> user; gpt/chatgpt/bard/bing/assistant/model -> assistant; system -> system;
-    function_call/observation/tool/function -> tool. A top-level ``system`` becomes a leading
+    function_call/observation/tool/function -> tool, in any case (``Human``, ``GPT``); ``role_map``
+    adds or overrides speaker names. A top-level ``system`` becomes a leading
     system turn; the original ``id`` is kept in meta as ``orig_id`` (the schema id is always
     derived), ``tools`` and other extra keys go to meta, and HTML is kept as it is. Preference
     records (``chosen``/``rejected``) follow ``preference``.
@@ -79,6 +93,32 @@ class ShareGPTReader(RecordReader):
                 "ingests the prompt turns only and keeps both answers in meta."
             ),
         )
+        role_map: dict[str, Literal["system", "user", "assistant", "tool"]] = Field(
+            default_factory=dict,
+            description=(
+                "Extra speaker names (`from` values) and their roles, merged over the default map; names "
+                "are compared case-insensitively, e.g. {narrator: system, Claude: assistant}."
+            ),
+        )
+
+        @field_validator("role_map")
+        @classmethod
+        def _names_distinct(cls, v: dict[str, str]) -> dict[str, str]:
+            keys: dict[str, str] = {}
+            for name, role in v.items():
+                if not name.strip():
+                    raise ValueError("speaker names must be non-blank")
+                k = role_key(name)
+                if k in keys and v[keys[k]] != role:
+                    raise ValueError(f"{keys[k]!r} and {name!r} are the same name (case is ignored) with different roles")
+                keys[k] = name
+            return v
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._roles = {role_key(k): v for k, v in ROLE_MAP.items()}
+        self._roles.update({role_key(k): v for k, v in self.params.role_map.items()})
+        self._exact = self._roles | dict(self.params.role_map)  # names as written: the fast path
 
     def parse(self, obj: Any) -> Parsed:
         convs = require(obj, "conversations", list)
@@ -87,12 +127,12 @@ class ShareGPTReader(RecordReader):
         value: Any
         for i, msg in enumerate(convs):
             try:  # fast path for well-formed messages; anything odd gets the checked path
-                role = ROLE_MAP[msg["from"]]
+                role = self._exact[msg["from"]]
                 value = msg["value"]
             except (KeyError, TypeError):
                 role = value = None
             if role is None or type(value) is not str:
-                turns.append(sharegpt_turn(msg, f"conversations[{i}]"))
+                turns.append(sharegpt_turn(msg, f"conversations[{i}]", self._roles))
             else:
                 turns.append({"role": role, "content": value})
         meta: dict[str, Any] = {k: v for k, v in obj.items() if k not in _KNOWN}
@@ -114,6 +154,6 @@ class ShareGPTReader(RecordReader):
                 if isinstance(answer, str):  # some exports store the bare answer text
                     turns.append({"role": "assistant", "content": answer})
                 else:
-                    turns.append(sharegpt_turn(answer, key))
+                    turns.append(sharegpt_turn(answer, key, self._roles))
             elif key in obj:
                 meta[key] = obj[key]

@@ -18,12 +18,14 @@ read twice:
 
 Accounting. Every row is counted once in ``report_extra``: ``rows`` = questions + malformed rows +
 ``skipped.*``. Each question (PostTypeId 1) becomes one record or one quarantine entry
-(``no_answer``, ``malformed_row``, ``html_error``); a row whose Id or PostTypeId is unusable is
+(``no_answer``, ``malformed_row``, ``html_error``, ``duplicate_id`` for a question Id seen earlier in
+the file: the first row is used); a row whose Id or PostTypeId is unusable is
 quarantined ``malformed_row``. So ``read == ingested + quarantined`` covers questions and
 unusable rows, and the other rows are tallied per reason in ``skipped``: ``answer_paired``
 (consumed into a pair), ``answer_not_chosen``, ``answer_unmatched`` (its question is absent),
 ``answer_not_used`` (``answer: none``), ``answer_malformed`` (no usable ParentId),
 ``answer_of_quarantined`` (the chosen answer of a question that was quarantined),
+``answer_duplicate`` (the chosen answer's row again),
 ``tag_wiki_excerpt`` (4), ``tag_wiki`` (5), ``orphaned_tag_wiki`` (3), ``moderator_nomination``
 (6), ``wiki_placeholder`` (7), ``privilege_wiki`` (8), ``post_type_other``.
 
@@ -50,9 +52,21 @@ from xml.parsers import expat
 import numpy as np
 from pydantic import Field
 
-from curate.ingest.base import InputError, Quarantined, Reader, check_not_lfs, head_bytes, snippet
+from curate.ingest.base import (
+    InputError,
+    KeyCounter,
+    Quarantined,
+    Reader,
+    check_not_lfs,
+    damage_of,
+    display_path,
+    head_bytes,
+    int64_key,
+    open_binary,
+    snippet,
+)
 from curate.pipeline.registry import register
-from curate.schema import record_id, validate_turns
+from curate.schema import validate_turns
 from curate.steps.base import StepParams
 from curate.textutil import HTMLConversionError, html_to_markdown
 
@@ -172,7 +186,7 @@ def iter_rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
     check_not_lfs(path, head)
     body = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if body and not body.startswith(b"<"):
-        raise InputError(f"{path}: expected Stack Exchange Posts.xml but the file is not XML; check `format:`")
+        raise InputError(f"{display_path(path)}: expected Stack Exchange Posts.xml but the file is not XML; check `format:`")
 
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -189,8 +203,7 @@ def iter_rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
     parser.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
-    from curate.ingest.base import open_binary
-
+    shown = display_path(path)
     with open_binary(path) as fh:
         first = True
         while True:
@@ -202,13 +215,19 @@ def iter_rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
                 parser.Parse(chunk, not chunk)
             except _Rejected:
                 raise InputError(
-                    f"{path}:{parser.CurrentLineNumber}: the XML declares a DTD subset or an ENTITY; curate does not "
+                    f"{shown}:{parser.CurrentLineNumber}: the XML declares a DTD subset or an ENTITY; curate does not "
                     "process DTDs or entities (a Stack Exchange dump has none). Remove the declaration."
                 ) from None
             except expat.ExpatError as e:
                 yield from pending
+                damage = damage_of(fh)
+                if damage is not None:
+                    raise InputError(
+                        f"{shown}:{e.lineno}: {damage.error('here')}; XML cannot be resumed, so reading stops "
+                        "(the rows before were read)"
+                    ) from None
                 raise InputError(
-                    f"{path}:{e.lineno}: malformed XML ({expat.ErrorString(e.code)}, column {e.offset}); XML cannot be "
+                    f"{shown}:{e.lineno}: malformed XML ({expat.ErrorString(e.code)}, column {e.offset}); XML cannot be "
                     "resumed after an error, so reading stops here. Re-extract the dump or cut the file before this line."
                 ) from None
             yield from pending
@@ -286,7 +305,7 @@ class StackExchangeReader(Reader):
     question's Id; tags, scores, view count and dates go in ``meta``; ``subset`` is the site.
     Non-question rows are counted per reason in ``report_extra["skipped.<reason>"]``.
 
-    Reasons: no_answer, malformed_row, html_error.
+    Reasons: no_answer, malformed_row, html_error, duplicate_id.
     """
 
     format = "stackexchange"
@@ -351,17 +370,12 @@ class StackExchangeReader(Reader):
         qids = np.unique(qid_all)
         if not len(qids):
             return _Chosen.empty()
-        # accepted id per question: the last one given when a question row repeats
-        given = acc_all != _NONE
-        gq, ga = qid_all[given], acc_all[given]
-        del qid_all, acc_all, given
-        order = np.argsort(gq, kind="stable")
-        gq, ga = gq[order], ga[order]
-        last = np.ones(len(gq), dtype=bool)
-        last[:-1] = gq[1:] != gq[:-1]
-        accepted = np.full(len(qids), _NONE, dtype=np.int64)
-        accepted[np.searchsorted(qids, gq[last])] = ga[last]
-        del gq, ga, order, last
+        # accepted id per question: the first row's (pass 2 quarantines a repeated question row as duplicate_id)
+        order = np.argsort(qid_all, kind="stable")
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = qid_all[order][1:] != qid_all[order][:-1]
+        accepted = acc_all[order][first]  # aligned with qids: both sorted, one entry per question id
+        del qid_all, acc_all, order, first
 
         ans, par, sc = _i64(a_id), _i64(a_parent), _i64(a_score)
         del a_id, a_parent, a_score
@@ -396,6 +410,8 @@ class StackExchangeReader(Reader):
         need_answer = self.params.answer != "none"
         chosen = self._choose_answers(path) if need_answer else _Chosen.empty()
         held = _HeldBodies(self.params.buffer_mb << 20)
+        questions_seen = KeyCounter()  # a question Id seen again is quarantined duplicate_id
+        answers_seen = KeyCounter()  # only chosen answers: a repeat is skipped as answer_duplicate
 
         def quarantine(record: int, line: int | None, reason: str, msg: str, raw: Any) -> Quarantined:
             return Quarantined(source, path, record, reason, f"{reason}: {msg}", snippet(raw), line)
@@ -419,7 +435,6 @@ class StackExchangeReader(Reader):
             if ans is not None:
                 self._skip("answer_paired")
             return {
-                "id": record_id(source, path, qid),
                 "source": source,
                 "subset": site,
                 "turns": validate_turns(turns),
@@ -436,6 +451,10 @@ class StackExchangeReader(Reader):
                     continue
                 if ptype == 1:
                     self._count("questions")
+                    if questions_seen.add(int64_key(pid)):
+                        msg = f"question {pid} appears again (line {line}); the first row with this Id was used"
+                        yield quarantine(pid, line, "duplicate_id", msg, a)
+                        continue
                     title, body = a.get("Title"), a.get("Body")
                     if not title or not title.strip() or not body or not body.strip():
                         missing = "Title" if not title or not title.strip() else "Body"
@@ -479,6 +498,9 @@ class StackExchangeReader(Reader):
                     elif not need_answer:
                         self._skip("answer_not_used")
                     elif (qi := chosen.question(parent)) >= 0 and int(chosen.answer[qi]) == pid:
+                        if answers_seen.add(int64_key(pid)):
+                            self._skip("answer_duplicate")  # the same answer row again: the first was used
+                            continue
                         if chosen.dead[qi]:
                             chosen.dead[qi] = False
                             self._skip("answer_of_quarantined")

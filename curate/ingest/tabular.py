@@ -12,7 +12,16 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from curate.ingest.base import InputError, RawRecord, check_not_lfs, head_bytes, iter_json_records, sniff
+from curate.ingest.base import (
+    InputError,
+    RawRecord,
+    check_head,
+    check_not_lfs,
+    display_path,
+    head_bytes,
+    iter_json_records,
+    sniff,
+)
 
 BATCH_ROWS = 2048
 _DATASET_MARKERS = ("dataset_dict.json", "state.json")
@@ -41,7 +50,7 @@ def iter_parquet_records(
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as e:
-        raise InputError(f"{path}: cannot open as Parquet ({e}); the file looks like {sniff(head)}") from None
+        raise InputError(f"{display_path(path)}: cannot open as Parquet ({e}); the file looks like {sniff(head)}") from None
     columns = _keep_columns(pf.schema_arrow.names, exclude)
     row = 0
     try:
@@ -51,7 +60,7 @@ def iter_parquet_records(
                 yield RawRecord(record=row, line=None, obj=obj)
     except (pa.ArrowException, OSError) as e:
         # A damaged row group cannot be split into records; stop loudly, naming where.
-        raise InputError(f"{path}: Parquet data is damaged after row {row} ({e})") from None
+        raise InputError(f"{display_path(path)}: Parquet data is damaged after row {row} ({e})") from None
 
 
 def iter_dataset_folder_records(
@@ -100,11 +109,11 @@ def tabular_or_json_records(
     if is_parquet(path):
         return iter_parquet_records(path, exclude)
     head = head_bytes(path)
-    check_not_lfs(path, head)
+    check_head(path, head)
     kind = sniff(head)
     if kind not in ("json", "empty"):
         raise InputError(
-            f"{path}: expected {fmt} JSON/JSONL/Parquet but the file looks like {kind}; "
+            f"{display_path(path)}: expected {fmt} JSON/JSONL/Parquet but the file looks like {kind}; "
             f"set the source's `format:` to the right reader (see `curate steps read`)"
         )
     return iter_json_records(path, records_key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from curate.ingest.base import Quarantined, Reader, ReadStats, read_batches
+from curate.schema import content_hash, conversation_id
 
 
 def read_all(
@@ -31,3 +33,14 @@ def convs(df: pl.DataFrame) -> list[list[tuple[str, str]]]:
 
 def metas(df: pl.DataFrame) -> list[Any]:
     return [json.loads(m) if m else None for m in df["meta"].to_list()]
+
+
+def expected_ids(df: pl.DataFrame, source: str = "tiny") -> list[str]:
+    """The ids the content scheme gives these conversations in this order: source, hash, occurrence."""
+    seen: Counter[str] = Counter()
+    out = []
+    for turns in df["turns"].to_list():
+        h = content_hash(turns)
+        out.append(conversation_id(source, h, seen[h]))
+        seen[h] += 1
+    return out

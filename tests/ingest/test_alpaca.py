@@ -12,9 +12,8 @@ import zstandard
 from curate.ingest.alpaca import AlpacaReader
 from curate.ingest.base import InputError, Quarantined
 from curate.pipeline.registry import get_step
-from curate.schema import record_id
 
-from ._helpers import convs, read_all
+from ._helpers import convs, expected_ids, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "alpaca" / "tiny.jsonl"
 
@@ -31,14 +30,7 @@ def test_fixture_turns_meta_and_quarantine():
     df, quarantined, stats = read_all(AlpacaReader.from_params(), [FIXTURE])
     path = str(FIXTURE)
     assert df["provenance"].struct.field("record").to_list() == [1, 2, 3, 6, 9, 9]
-    assert df["id"].to_list() == [
-        record_id("tiny", path, 1),
-        record_id("tiny", path, 2),
-        record_id("tiny", path, 3),
-        record_id("tiny", path, 6),
-        record_id("tiny", path, 9, 0),
-        record_id("tiny", path, 9, 1),
-    ]
+    assert df["id"].to_list() == expected_ids(df)  # source + content hash + occurrence
     assert convs(df) == [
         [
             ("user", "Give three tips for staying healthy."),

@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 
 from curate.ingest.dolly import DollyReader
-from curate.schema import record_id
 
-from ._helpers import read_all
+from ._helpers import expected_ids, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dolly" / "tiny.jsonl"
 
 
 def test_fixture_turns_subset_meta_and_quarantine():
     df, quarantined, stats = read_all(DollyReader.from_params(), [FIXTURE])
-    assert df["id"].to_list() == [record_id("tiny", str(FIXTURE), r) for r in (1, 2, 3, 7)]
+    assert df["provenance"].struct.field("record").to_list() == [1, 2, 3, 7]
+    assert df["id"].to_list() == expected_ids(df)
     assert [[(t["role"], t["content"]) for t in c] for c in df["turns"].to_list()] == [
         [
             (

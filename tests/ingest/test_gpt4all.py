@@ -11,16 +11,16 @@ import pytest
 
 from curate.ingest.base import InputError
 from curate.ingest.gpt4all import GPT4AllReader
-from curate.schema import record_id
 
-from ._helpers import convs, read_all
+from ._helpers import convs, expected_ids, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "gpt4all" / "tiny.jsonl"
 
 
 def test_fixture_jsonl():
     df, quarantined, _ = read_all(GPT4AllReader.from_params(), [FIXTURE])
-    assert df["id"].to_list() == [record_id("tiny", str(FIXTURE), r) for r in (1, 2, 6)]
+    assert df["provenance"].struct.field("record").to_list() == [1, 2, 6]
+    assert df["id"].to_list() == expected_ids(df)
     assert convs(df) == [
         [("user", "Write a Python hello world."), ("assistant", "print('hello')")],
         [("user", "Summarise this text."), ("assistant", "")],
@@ -49,7 +49,7 @@ def test_parquet_rows_stream_with_1_based_row_numbers(tmp_path):
         for r, reason in ((base + 3, "empty_prompt"), (base + 4, "missing_field"))
     ]
     assert df["provenance"].struct.field("record").to_list() == [1, 2, 5, 6, 7, 10, 11, 12, 15]
-    assert df["id"].to_list() == [record_id("tiny", str(f), r) for r in [1, 2, 5, 6, 7, 10, 11, 12, 15]]
+    assert df["id"].to_list() == expected_ids(df) and df["id"].n_unique() == 9  # 3 copies: 3 occurrences
     assert convs(df)[:3] == convs(read_all(GPT4AllReader.from_params(), [FIXTURE])[0])
     assert df["meta"].to_list()[:3] == [None, None, '{"id": 6}']  # null cells are not meta
     assert df["subset"].to_list()[:3] == ["pacovaldez/stackoverflow-questions", "laion/unified_chip2", None]

@@ -10,7 +10,7 @@ import pytest
 
 from curate.ingest.base import InputError, Quarantined, ReadStats, read_batches
 from curate.ingest.oasst import OasstReader
-from curate.schema import record_id
+from curate.schema import content_hash, conversation_id
 
 FIX = Path(__file__).parents[1] / "fixtures" / "oasst"
 
@@ -43,9 +43,8 @@ def test_nested_trees_paths_pruning_and_quarantine():
         ["user: Hello?", "assistant: Hi there."],
         ["user: A nested message without a tree wrapper.", "assistant: Still read."],
     ]
-    f = str(FIX / "tiny.jsonl")
-    assert [r["id"] for r in rows] == [record_id("oa", f, 1, 0), record_id("oa", f, 1, 1),
-                                       record_id("oa", f, 2, 2), record_id("oa", f, 6, 0)]
+    assert [r["id"] for r in rows] == [conversation_id("oa", content_hash(r["turns"]), 0) for r in rows]
+    assert [r["provenance"]["record"] for r in rows] == [1, 1, 2, 6]
     meta = json.loads(rows[1]["meta"])
     assert meta == {"message_tree_id": "t1", "message_ids": ["m1", "m3", "m5", "m6"], "lang": "en",
                     "ranks": [None, 0, None, 0], "synthetic": False, "path": 1}

@@ -11,9 +11,8 @@ from pydantic import ValidationError
 from curate.ingest.base import InputError
 from curate.ingest.oig import OIGReader
 from curate.pipeline.spec import SpecError, build_plan
-from curate.schema import record_id
 
-from ._helpers import convs, read_all
+from ._helpers import convs, expected_ids, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "oig" / "tiny.jsonl"
 JOKES_JSONL = "togethercomputer__together-python__unified_joke_explanations@526466e3.jsonl"
@@ -23,7 +22,8 @@ ROSEY = {"assistant_labels": ["<bot>:", "Rosey:"]}
 
 def test_fixture_default_labels():
     df, quarantined, _ = read_all(OIGReader.from_params(), [FIXTURE])
-    assert df["id"].to_list() == [record_id("tiny", str(FIXTURE), r) for r in (1, 2, 5)]
+    assert df["provenance"].struct.field("record").to_list() == [1, 2, 5]
+    assert df["id"].to_list() == expected_ids(df)
     assert convs(df) == [
         [("user", "What is 2+2?"), ("assistant", "4."), ("user", "And 3+3?"), ("assistant", "6.")],
         # a label inside a line is text; the empty bot turn is kept for the failed-response filter

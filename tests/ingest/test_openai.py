@@ -10,16 +10,16 @@ import pytest
 
 from curate.ingest.base import InputError
 from curate.ingest.openai import OpenAIReader
-from curate.schema import record_id
 
-from ._helpers import convs, metas, read_all
+from ._helpers import convs, expected_ids, metas, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "openai" / "tiny.jsonl"
 
 
 def test_fixture_turns_meta_and_quarantine():
     df, quarantined, _ = read_all(OpenAIReader.from_params(), [FIXTURE])
-    assert df["id"].to_list() == [record_id("tiny", str(FIXTURE), r) for r in (1, 2, 3, 7)]
+    assert df["provenance"].struct.field("record").to_list() == [1, 2, 3, 7]
+    assert df["id"].to_list() == expected_ids(df)
     calls = [{"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]
     assert convs(df) == [
         [("system", "You are helpful."), ("user", "Hi"), ("assistant", "Hello!")],

@@ -12,9 +12,8 @@ import pytest
 from curate.ingest.base import InputError
 from curate.ingest.p3 import P3Reader, p3_subset
 from curate.ingest.tabular import iter_parquet_records
-from curate.schema import record_id
 
-from ._helpers import convs, read_all
+from ._helpers import convs, expected_ids, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "p3" / "tiny.jsonl"
 
@@ -34,7 +33,8 @@ def p3_rows(n: int) -> list[dict]:
 
 def test_fixture_jsonl():
     df, quarantined, _ = read_all(P3Reader.from_params(), [FIXTURE])
-    assert df["id"].to_list() == [record_id("tiny", str(FIXTURE), r) for r in (1, 2)]
+    assert df["provenance"].struct.field("record").to_list() == [1, 2]
+    assert df["id"].to_list() == expected_ids(df)
     assert convs(df) == [
         [("user", "Review: great film\nIs this review positive or negative?"), ("assistant", "positive")],
         [("user", "Question: what is 2+2?"), ("assistant", "")],  # empty target kept

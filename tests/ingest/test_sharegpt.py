@@ -11,17 +11,16 @@ import pytest
 
 from curate.ingest.base import InputError, RecordError
 from curate.ingest.sharegpt import ShareGPTReader
-from curate.schema import record_id
 
-from ._helpers import convs, metas, read_all
+from ._helpers import convs, expected_ids, metas, read_all
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sharegpt" / "tiny.jsonl"
 
 
 def test_fixture_turns_meta_and_quarantine():
     df, quarantined, _ = read_all(ShareGPTReader.from_params(), [FIXTURE])
-    path = str(FIXTURE)
-    assert df["id"].to_list() == [record_id("tiny", path, r) for r in (1, 2, 5, 7)]
+    assert df["provenance"].struct.field("record").to_list() == [1, 2, 5, 7]
+    assert df["id"].to_list() == expected_ids(df)
     assert convs(df) == [
         [("user", "What is <b>HTML</b>?"), ("assistant", "A <i>markup</i> language.")],  # HTML kept as is
         [("system", "Be brief."), ("user", "Hi"), ("assistant", "")],  # empty turn kept
@@ -93,11 +92,49 @@ def test_preference_param_is_validated():
         ("observation", "tool"),
         ("tool", "tool"),
         ("function", "tool"),
+        ("Human", "user"),
+        ("GPT", "assistant"),
+        ("ChatGPT", "assistant"),
+        ("Bing", "assistant"),
+        (" HUMAN ", "user"),
     ],
 )
 def test_role_map(speaker, role):
     p = ShareGPTReader.from_params().parse({"conversations": [{"from": speaker, "value": "x"}]})
     assert p.turns == [{"role": role, "content": "x"}]
+
+
+def test_capitalised_speakers_read_and_role_map_param_extends_the_default(tmp_path):
+    rows = [
+        {"conversations": [{"from": "Human", "value": "hi"}, {"from": "GPT", "value": "yo"}]},
+        {"conversations": [{"from": "Human", "value": "hi"}, {"from": "Bing", "value": "hello"}]},
+        {"conversations": [{"from": "Narrator", "value": "Once"}, {"from": "human", "value": "go"},
+                           {"from": "Claude", "value": "ok"}]},
+    ]
+    f = tmp_path / "caps.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    df, quarantined, stats = read_all(ShareGPTReader.from_params(), [f])
+    assert [(q.record, q.reason) for q in quarantined] == [(3, "unknown_role")]
+    assert "'Narrator'" in quarantined[0].error and "role_map" in quarantined[0].error
+    assert (stats.read, stats.ingested, stats.quarantined) == (3, 2, 1)
+    df, quarantined, _ = read_all(
+        ShareGPTReader.from_params(role_map={"narrator": "system", "CLAUDE": "assistant"}), [f]
+    )
+    assert quarantined == [] and convs(df)[2] == [("system", "Once"), ("user", "go"), ("assistant", "ok")]
+
+
+def test_role_map_param_is_validated():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="role_map"):
+        ShareGPTReader.from_params(role_map={"narrator": "moderator"})
+    with pytest.raises(ValidationError, match="same name"):
+        ShareGPTReader.from_params(role_map={"Bot": "assistant", "bot": "user"})
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        ShareGPTReader.from_params(rolemap={"narrator": "system"})
+    # a default name can be re-pointed
+    p = ShareGPTReader.from_params(role_map={"Model": "user"}).parse({"conversations": [{"from": "model", "value": "x"}]})
+    assert p.turns == [{"role": "user", "content": "x"}]
 
 
 @pytest.mark.parametrize(
@@ -107,7 +144,7 @@ def test_role_map(speaker, role):
         ({"value": "x"}, "missing_field"),
         ({"from": "human"}, "missing_field"),
         ({"from": "human", "value": None}, "missing_field"),
-        ({"from": "Human", "value": "x"}, "unknown_role"),
+        ({"from": "Narrator", "value": "x"}, "unknown_role"),
         ("human: x", "wrong_type"),
     ],
 )
@@ -123,13 +160,13 @@ def test_single_object_and_array_files(tmp_path):
     one.write_text(json.dumps(rec, indent=2))
     arr = tmp_path / "arr.json"
     arr.write_text(
-        json.dumps([rec, {"id": "b", "conversations": [{"from": "HUMAN", "value": "x"}]}, rec], indent=2)
+        json.dumps([rec, {"id": "b", "conversations": [{"from": "narrator", "value": "x"}]}, rec], indent=2)
     )
     df1, q1, _ = read_all(ShareGPTReader.from_params(), [one])
     assert len(df1) == 1 and q1 == []
     df2, q2, _ = read_all(ShareGPTReader.from_params(), [arr])
     assert df2["provenance"].struct.field("record").to_list() == [1, 3]
-    assert [(q.record, q.reason) for q in q2] == [(2, "unknown_role")]  # role names are case-sensitive
+    assert [(q.record, q.reason) for q in q2] == [(2, "unknown_role")]
 
 
 def test_messages_file_is_reported_as_openai(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from curate.ingest.base import InputError, Quarantined, ReadStats, read_batches
 from curate.ingest.stackexchange import StackExchangeReader, parse_tags
-from curate.schema import record_id
+from curate.schema import content_hash, conversation_id
 
 from ._helpers import read_all
 
@@ -37,7 +37,7 @@ def test_accepted_answer_pairs_and_every_row_is_accounted():
     by_q = {r["provenance"]["record"]: r for r in rows}
     assert sorted(by_q) == [10, 20]
     q10 = by_q[10]
-    assert q10["id"] == record_id("se", str(FIX / "Posts.xml"), 10)
+    assert q10["id"] == conversation_id("se", content_hash(q10["turns"]), 0)
     assert q10["subset"] == "stackexchange"
     assert q10["turns"] == [
         {"role": "user", "content": "Double a list\n\nHow do I double every item of a `list`?"},
