@@ -140,7 +140,8 @@ class RunDir:
         return sorted(d for d in self.path.iterdir() if d.is_dir() and d.name[:2].isdigit() and d.name[2] == "_")
 
     def finished_step_dirs(self) -> list[Path]:
-        return [d for d in self.step_dirs() if (d / "done.json").exists()]
+        """Step folders whose done.json is there and readable (a torn one means the step did not finish)."""
+        return [d for d in self.step_dirs() if isinstance(read_json(d / "done.json"), dict)]
 
     def final_path(self) -> Path:
         done = self.finished_step_dirs()

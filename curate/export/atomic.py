@@ -57,8 +57,13 @@ def stale_siblings(out: Path) -> list[Path]:
             pid = int(pid_text)
             if pid != os.getpid() and _pid_alive(pid):
                 continue  # another export to the same folder is running
-            if mark == OLD_MARK and not out.exists():
-                continue  # the rename into place never happened: keep the previous export for the user
+            if mark == OLD_MARK:
+                if not out.exists():
+                    continue  # the rename into place never happened: keep the previous export for the user
+                try:
+                    check_target(p, overwrite=True)
+                except ConfigError:
+                    continue  # holds something curate did not write: never deleted
             stale.append(p)
     return stale
 
@@ -173,6 +178,12 @@ def atomic_output_dir(out: Path, overwrite: bool) -> Iterator[Path]:
         if out.exists():
             old = out.parent / f".{out.name}{OLD_MARK}{tag}"
             os.replace(out, old)
+            try:  # checked again once nobody can add to it under its name: only then is it deleted
+                check_target(old, overwrite)
+            except ConfigError:
+                os.replace(old, out)
+                check_target(out, overwrite)  # the same refusal, naming the folder the user knows
+                raise
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:

@@ -87,7 +87,7 @@ class CardInput:
     skipped: Mapping[str, int] = field(default_factory=dict)
     data_files: Mapping[str, str] = field(default_factory=dict)  # split -> glob relative to the folder
     no_assistant: int = 0  # exported conversations without an assistant turn
-    limit: int | None = None  # the run read at most this many records per source
+    trial: str | None = None  # the run only tried the recipe (--dry-run, --limit N)
 
     @property
     def n_exported(self) -> int:
@@ -182,8 +182,8 @@ def _limits(card: CardInput) -> list[str]:
     if card.no_assistant:
         out.append(f"{card.no_assistant:,} exported conversations have no assistant turn (`no_assistant_turn` in "
                    "`export.json`): they hold no response to train on.")
-    if card.limit is not None:
-        out.append(f"The run read at most {card.limit:,} records per source (`--limit`): a slice, not the whole data.")
+    if card.trial:
+        out.append(f"This export comes from a trial run (`{card.trial}`), not from the whole curated set.")
     if card.lang_col is None:
         out.append("No language identification step ran: `language` is empty and the card lists no languages.")
     else:

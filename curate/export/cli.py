@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(train=rest,test=500); split per source in the same proportions")
     parser.add_argument("--shard-rows", type=int, default=DEFAULT_SHARD_ROWS, help="rows per Parquet shard (hub)")
     parser.add_argument("--seed", type=int, default=None, help="split seed (default: the run's seed)")
-    parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it is an earlier export")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it is an earlier curate export "
+                        "holding only the files its export.json lists (anything else: refused)")
     parser.add_argument("--keep-scores", default="all",
                         help="score columns to keep (hub): all, none, or a comma list like filter_length.chars")
     parser.add_argument("--alpaca-multiturn", choices=("history", "skip"), default="history",

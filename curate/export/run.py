@@ -82,7 +82,7 @@ class RunInfo:
     totals: Mapping[str, Any] | None = None
     diversity: Mapping[str, Any] | None = None
     run_dir: str | None = None
-    limit: int | None = None  # the run read at most this many records per source (--limit)
+    trial: str | None = None  # the run only tried the recipe (e.g. "--limit 100"): not the whole curated set
 
     @classmethod
     def from_run_dir(cls, rd: RunDir) -> RunInfo:
@@ -100,7 +100,7 @@ class RunInfo:
             totals=report.get("totals"),
             diversity=report.get("diversity"),
             run_dir=str(rd.path),
-            limit=report.get("limit"),
+            trial=f"--limit {report['limit']}" if report.get("limit") else None,
         )
 
 
@@ -380,7 +380,7 @@ def export_records(
             skipped=dict(skipped),
             data_files=data_files,
             no_assistant=no_assistant,
-            limit=run.limit,
+            trial=run.trial,
         )
         (tmp / "README.md").write_text(build_card(card), encoding="utf-8")
         manifest = {
@@ -396,7 +396,7 @@ def export_records(
             "n_exported": sum(s.rows for s in split_files),
             "skipped": dict(skipped),
             "no_assistant_turn": no_assistant,
-            "run_limit": run.limit,
+            "trial": run.trial,
             "language_column": lang_col,
             "score_columns": list(score_types),
             "licenses": {p.source: p.info.license for p in lic.per_source},

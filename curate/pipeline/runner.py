@@ -701,7 +701,7 @@ class Runner:
             run_dir=self.run_dir, work_dir=work, seed=self.plan.spec.seed,
             extra={"spec": self.plan.resolved(), "reports": [r.to_json() for r in self.reports],
                    "labels_path": str(self.labels_path) if self.labels_path else None,
-                   "dry_run": self.dry_run, "source_stats": self.source_stats},
+                   "dry_run": self.dry_run, "trial": self.trial, "source_stats": self.source_stats},
             protected_ids=self.protected,
             not_duplicate_ids=self.not_duplicate if step.kind == "dedup" else frozenset(),
             progress=self.progress,

@@ -137,6 +137,43 @@ def test_write_step_never_deletes_a_foreign_file(run_dir: Path, tmp_path: Path) 
     assert (out / "thesis.tex").exists() and (out / "export.json").exists()
 
 
+def test_a_file_added_while_exporting_is_never_deleted(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curate.export import atomic
+
+    out = tmp_path / "out"
+    export_run(run_dir, out, ExportOptions())
+    before = (out / "export.json").read_text()
+    real = atomic.check_target
+
+    def check_then_add(folder: Path, overwrite: bool) -> None:
+        real(folder, overwrite)
+        finished = any(tmp_path.glob(f".out{atomic.TMP_MARK}*/export.json"))
+        if folder == out.absolute() and finished:  # the check before the swap passed; the user saves a file now
+            (out / "thesis.tex").write_text("\\documentclass{article}")
+
+    monkeypatch.setattr(atomic, "check_target", check_then_add)
+    with pytest.raises(ConfigError, match="holds thesis.tex, which curate did not write there"):
+        export_run(run_dir, out, ExportOptions(overwrite=True, seed=99))
+    assert (out / "thesis.tex").exists() and (out / "export.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
+
+
+def test_a_stale_old_folder_holding_a_foreign_file_is_kept(run_dir: Path, tmp_path: Path) -> None:
+    from curate.export.atomic import OLD_MARK
+
+    out = tmp_path / "out"
+    export_run(run_dir, out, ExportOptions())
+    old = tmp_path / f".out{OLD_MARK}999999999-abcd"  # a dead pid's leftover, with a user's file in it
+    old.mkdir()
+    (old / "thesis.tex").write_text("x")
+    clean = tmp_path / f".out{OLD_MARK}999999998-abcd"  # a leftover holding only curate's files
+    clean.mkdir()
+    export_run(run_dir, out, ExportOptions(overwrite=True))
+    assert (old / "thesis.tex").exists() and not clean.exists()
+
+
 def _no_answer_records() -> list[dict]:
     return [
         conv("gpt4all", 0, [("user", "How do I sort a list in Python?"), ("assistant", "Use sorted().")]),

@@ -154,8 +154,11 @@ def test_trial_runs_leave_the_export_and_latest_alone(
     inside = trial.run_dir / "02_write_hub_dataset" / "export"
     assert f"trial run ({flag}): write_hub_dataset writes to {inside.absolute()} inside the run directory; the " \
            "recipe's output folder is left alone" in lines
-    n = json.loads((inside / "export.json").read_text())["n_exported"]
-    assert n == (50 if "dry_run" in kw else 5)  # a dry run removes nothing; 7 read, 2 too short
+    manifest = json.loads((inside / "export.json").read_text())
+    assert manifest["n_exported"] == (50 if "dry_run" in kw else 5)  # a dry run removes nothing; 7 read, 2 too short
+    assert manifest["trial"] == flag
+    assert f"This export comes from a trial run (`{flag}`), not from the whole curated set." in (
+        inside / "README.md").read_text()
 
 
 def test_trial_run_through_the_cli_into_its_own_run_dir(tmp_path: Path, src: Path, capsys) -> None:

@@ -112,6 +112,7 @@ class HubDatasetWriter(Writer):
             sources=dict(ctx.extra.get("source_stats") or ctx.extra.get("sources") or {}),
             diversity=json.loads(diversity_json.read_text()) if diversity_json else None,
             run_dir=str(ctx.run_dir),
+            trial=ctx.extra.get("trial"),
         )
         opts = ExportOptions(
             fmt="hub",
