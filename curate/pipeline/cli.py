@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from curate.pipeline.runner import check_limit, run_pipeline
+    from curate.pipeline.runner import check_limit, run_pipeline, trial_reason
     from curate.pipeline.spec import load_recipe
 
     check_limit(args.limit)
@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nread {t['read']:,}  kept {t['kept']:,}  removed {t['removed']:,}  "
           f"quarantined {t['quarantined']:,}  in {result.seconds:.1f}s")
     print(f"run directory: {result.run_dir}")
+    trial = trial_reason(args.dry_run, args.limit)
+    if trial and args.run_dir is None:
+        print(f"trial run ({trial}): {args.runs_root / plan.spec.name / 'latest'} was not moved to it")
     print(f"report: {result.run_dir / 'report.md'}")
     try:
         from curate.analysis.report import write_report
