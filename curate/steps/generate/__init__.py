@@ -1,0 +1,1 @@
+"""Generators: steps that write conversation text with a model (answers, new instructions)."""
