@@ -316,10 +316,11 @@ class Damage:
 
     def error(self, where: str) -> RecordError:
         what = "ends early" if self.truncated else "is damaged"
+        at = f"after {self.offset:,} decompressed bytes, {where}" if self.offset else "before any data could be read"
         return RecordError(
             self.reason,
-            f"the {self.kind} data {what} after {self.offset:,} decompressed bytes, {where} ({self.detail}); "
-            "the records before it were read, anything after it is lost",
+            f"the {self.kind} data {what} {at} ({self.detail}); the records before it were read, anything "
+            "after it is lost",
         )
 
 
@@ -820,6 +821,7 @@ def _iter_stream(path: str, records_key: str | None, max_depth: int) -> Iterator
         in_array = False
         element_indent: int | None = None
         last_line = 0  # line where the last value (or the array's "[") ended
+        like: Any = None  # the last element decoded: what a sibling looks like
 
         def cut(where: str) -> RawRecord | None:
             damage = damage_of(fh)
@@ -868,6 +870,8 @@ def _iter_stream(path: str, records_key: str | None, max_depth: int) -> Iterator
                 elif inline and (vend := _value_end(tb)) is not None:
                     tb.advance(vend)
                     ok = True
+                elif inline and _next_sibling(tb, like):
+                    ok = True
                 else:
                     ok = _resync(tb, in_array, element_indent)
                 last_line = tb.line
@@ -894,6 +898,8 @@ def _iter_stream(path: str, records_key: str | None, max_depth: int) -> Iterator
                 continue
             ordinal += 1
             bad = _check_decoded(tb, start, end, obj, max_depth, start_line)
+            if in_array:
+                like = obj
             raw = snippet(tb.buf[start : min(end, start + SNIPPET_CHARS * 4)]) if bad is not None else ""
             tb.advance(end)
             last_line = tb.line
@@ -950,6 +956,8 @@ def _check_decoded(
     tb: _TextBuffer, start: int, end: int, obj: Any, max_depth: int, start_line: int
 ) -> RecordError | None:
     """Cheap checks on the record's text first; the walk over the object only when they call for it."""
+    if end - start > MAX_RECORD_CHARS:
+        return RecordError("record_too_large", f"the record is {end - start:,} chars, over the {MAX_RECORD_CHARS:,} limit")
     m = _SURROGATE_CHAR.search(tb.buf, start, end)
     if m is not None:  # only surrogateescape puts surrogates in the text: a byte that is not UTF-8
         line = start_line + tb.buf.count("\n", start, m.start())
@@ -1039,6 +1047,48 @@ def _drop_value(tb: _TextBuffer) -> bool:
         tb.advance(i)
         if scan.broken or not tb.fill():
             return False
+
+
+# Where the next element of a minified array may start: a closing bracket, a comma, an opening one.
+_SIBLING = re.compile(r"[}\]][ \t\r]*,[ \t\r]*(?=[{\[])")
+SIBLING_WINDOW_CHARS = 16 << 20
+_SIBLING_TRIES = 1000
+
+
+def _alike(obj: Any, like: Any) -> bool:
+    if like is None:
+        return isinstance(obj, (dict, list))
+    if type(obj) is not type(like):
+        return False
+    return not isinstance(obj, dict) or next(iter(obj), None) == next(iter(like), None)
+
+
+def _next_sibling(tb: _TextBuffer, like: Any) -> bool:
+    """In a minified array, after an element whose brackets do not balance: move to the next element on
+    the same line that decodes and looks like its siblings (same type; an object with the same first key).
+
+    Looks at most SIBLING_WINDOW_CHARS ahead; False (``tb.pos`` unchanged) when there is none."""
+    while (
+        tb.buf.find("\n", tb.pos) == -1 and len(tb.buf) - tb.pos < SIBLING_WINDOW_CHARS and tb.fill()
+    ):
+        pass
+    nl = tb.buf.find("\n", tb.pos)
+    limit = nl if nl != -1 else len(tb.buf)
+    i = tb.pos + 1
+    for _ in range(_SIBLING_TRIES):
+        m = _SIBLING.search(tb.buf, i, limit)
+        if m is None:
+            return False
+        cand = i = m.end()
+        try:
+            obj, end = _DECODER.raw_decode(tb.buf, cand)
+        except (ValueError, RecursionError):
+            continue
+        k = _WS_JSON.match(tb.buf, end).end()  # type: ignore[union-attr]
+        if k < len(tb.buf) and tb.buf[k] in ",]" and _alike(obj, like):
+            tb.advance(cand)
+            return True
+    return False
 
 
 _LINE_HEAD = re.compile(r"[ \t\r,]*")
@@ -1349,9 +1399,7 @@ def _hash_key(h: str) -> int:
 def _text_problem(row: dict[str, Any]) -> str | None:
     """Why a row cannot be written as UTF-8 (a lone surrogate in a turn or in meta), or None.
 
-    Serialises ``meta`` in place (the batch stores it as JSON text anyway). A ``subset`` taken from a
-    file or folder name that is not UTF-8 is escaped rather than refused: it names, it is not data.
-    """
+    Serialises ``meta`` in place, as the batch stores it."""
     for i, t in enumerate(row["turns"]):
         if (j := invalid_text_at(t["content"])) >= 0:
             return f"turn {i} ({t['role']}) holds {describe_invalid_char(t['content'][j])}"
@@ -1360,9 +1408,6 @@ def _text_problem(row: dict[str, Any]) -> str | None:
         meta = row["meta"] = json.dumps(meta, ensure_ascii=False, default=str)
     if meta is not None and (j := invalid_text_at(meta)) >= 0:
         return f"meta holds {describe_invalid_char(meta[j])}"
-    subset = row.get("subset")
-    if isinstance(subset, str):
-        row["subset"] = escape_invalid_text(subset)
     return None
 
 
@@ -1379,7 +1424,8 @@ def read_batches(
 
     Every real file is read once (a repeat is logged and listed in ``stats.repeated_files``). Ids come
     from :func:`curate.schema.conversation_id`: source, content hash and the occurrence of that content
-    so far in this source. A row whose text UTF-8 cannot hold is quarantined ``lone_surrogate``.
+    so far in this source. A row whose text UTF-8 cannot hold is quarantined ``lone_surrogate`` (the
+    JSON readers catch these per record already; this is the last line before Parquet).
     """
     stats = stats if stats is not None else ReadStats()
     rows: list[dict[str, Any]] = []
@@ -1392,11 +1438,33 @@ def read_batches(
         if on_quarantine is not None:
             on_quarantine(q)
 
-    def batch() -> pl.DataFrame:
+    def batch(rows: list[dict[str, Any]]) -> pl.DataFrame | None:
         for r in rows:
-            h = r["content_hash"] = content_hash(r["turns"])
-            r["id"] = conversation_id(source, h, seen.add(_hash_key(h)))
-        return make_batch(rows)
+            r["content_hash"] = content_hash(r["turns"])
+            r["id"] = ""  # set below, once the rows are known to be writable
+        try:
+            df = make_batch(rows)
+        except UnicodeEncodeError:  # rare: find the rows and quarantine them
+            good = []
+            for r in rows:
+                problem = _text_problem(r)
+                if problem is None:
+                    good.append(r)
+                    continue
+                stats.ingested -= 1
+                msg = (
+                    f"lone_surrogate: invalid text: {problem}, half of a UTF-16 surrogate pair or a byte that is "
+                    "not UTF-8; it cannot be written as UTF-8"
+                )
+                prov = r["provenance"]
+                quarantine(Quarantined(source, prov["file"], prov["record"], "lone_surrogate", msg,
+                                       snippet({"turns": r["turns"]})))
+            if not good:
+                return None
+            rows = good
+            df = make_batch(rows)
+        ids = [conversation_id(source, r["content_hash"], seen.add(_hash_key(r["content_hash"]))) for r in rows]
+        return df.with_columns(pl.Series("id", ids, dtype=pl.Utf8))
 
     for path in files:
         stats.files += 1
@@ -1406,34 +1474,25 @@ def read_batches(
                 break
             stats.read += 1
             if isinstance(item, Quarantined):
-                if item.file != shown and item.file == path:
+                if item.file == path:
                     item.file = shown
                 quarantine(item)
                 continue
-            try:
-                problem = _text_problem(item)
-            except RecursionError:  # meta nested beyond what JSON serialisation can walk
-                problem = "too_deep"
-            prov = item.get("provenance") or {}
-            if problem is not None:
-                reason = "too_deep" if problem == "too_deep" else "lone_surrogate"
-                msg = (
-                    "too_deep: meta is nested too deeply to store as JSON" if reason == "too_deep" else
-                    f"lone_surrogate: invalid text: {problem}, half of a UTF-16 surrogate pair or a byte that "
-                    "is not UTF-8; it cannot be written as UTF-8"
-                )
-                quarantine(Quarantined(source, shown, int(prov.get("record") or 0), reason, msg,
-                                       snippet({"turns": item["turns"]}), None))
-                continue
-            if shown != path and prov.get("file") == path:
-                item["provenance"] = {**prov, "file": shown}
+            if shown != path:  # a file name that is not UTF-8: provenance and a name-derived subset, escaped
+                item["provenance"] = {**item["provenance"], "file": shown}
+                if isinstance(item.get("subset"), str):
+                    item["subset"] = escape_invalid_text(item["subset"])
             stats.ingested += 1
             rows.append(item)
             if len(rows) >= batch_size:
-                yield batch()
+                out = batch(rows)
                 rows = []
+                if out is not None:
+                    yield out
     if rows:
-        yield batch()
+        out = batch(rows)
+        if out is not None:
+            yield out
 
 
 def require(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...] = str) -> Any:

@@ -156,3 +156,32 @@ def test_alpaca_shaped_file_says_use_alpaca(shared_data):
 def test_every_real_oasst_file_is_covered(shared_data):
     names = sorted(p.name for p in (shared_data / "oasst").iterdir())
     assert len(names) == 5  # four read above, one refused as Alpaca-shaped
+
+
+def test_parent_cycles_are_quarantined_and_their_messages_counted(tmp_path):
+    msgs = [
+        {"message_id": "r", "role": "prompter", "text": "Root?"},
+        {"message_id": "a", "parent_id": "r", "role": "assistant", "text": "Answer."},
+        {"message_id": "x", "parent_id": "y", "role": "prompter", "text": "x"},  # x <-> y
+        {"message_id": "y", "parent_id": "x", "role": "assistant", "text": "y"},
+        {"message_id": "z", "parent_id": "y", "role": "prompter", "text": "below the cycle"},
+        {"message_id": "s", "parent_id": "s", "role": "prompter", "text": "its own parent"},
+    ]
+    p = tmp_path / "cycle.jsonl"
+    p.write_text("".join(json.dumps(m) + "\n" for m in msgs))
+    reader, stats, rows, quarantined = read(p)
+    assert [texts(r) for r in rows] == [["user: Root?", "assistant: Answer."]]
+    assert [(q.record, q.reason) for q in quarantined] == [(3, "parent_cycle"), (6, "parent_cycle")]
+    assert "['x', 'y']" in quarantined[0].error and "3 messages" in quarantined[0].error
+    assert (stats.read, stats.ingested, stats.quarantined) == (3, 1, 2)
+    assert reader.report_extra == {"messages": 6, "messages_used": 2, "skipped.parent_cycle": 4}
+    assert balanced(reader)
+
+
+def test_message_ids_of_the_wrong_type_are_quarantined(tmp_path):
+    p = tmp_path / "ids.jsonl"
+    p.write_text(json.dumps({"message_id": ["m1"], "role": "prompter", "text": "x"}) + "\n"
+                 + json.dumps({"message_id": "m2", "parent_id": {"a": 1}, "role": "assistant", "text": "y"}) + "\n")
+    _, stats, _, quarantined = read(p)
+    assert [(q.record, q.reason) for q in quarantined] == [(1, "wrong_type"), (2, "wrong_type")]
+    assert stats.read == 2

@@ -266,3 +266,29 @@ def test_pass_one_keeps_compact_int64_tables(tmp_path):
     assert chosen.has_answer(1) and not chosen.has_answer(10) and not chosen.has_answer(77)
     assert chosen.is_chosen(5, 4) and not chosen.is_chosen(6, 4) and not chosen.is_chosen(5, 1 << 70)
     assert chosen.qids.nbytes + chosen.answer.nbytes + chosen.dead.nbytes == 17 * 4
+
+
+def test_repeated_question_id_is_quarantined_not_written_twice(tmp_path):
+    rows = [
+        'Id="1" PostTypeId="1" AcceptedAnswerId="2" Title="first" BODY',
+        'Id="2" PostTypeId="2" ParentId="1" Score="1" BODY',
+        'Id="1" PostTypeId="1" AcceptedAnswerId="3" Title="again" BODY',  # the same Id again
+        'Id="2" PostTypeId="2" ParentId="1" Score="1" BODY',  # the chosen answer's row again
+        'Id="4" PostTypeId="1" Title="other" BODY',
+        'Id="5" PostTypeId="2" ParentId="4" Score="0" BODY',
+    ]
+    for params in ({}, {"answer": "none"}):
+        (tmp_path / str(len(params))).mkdir()
+        path = _posts(tmp_path / str(len(params)), rows)
+        reader, stats, out, quarantined = read(path, **params)
+        assert [(q.record, q.reason) for q in quarantined] == [(1, "duplicate_id")], params
+        assert "question 1 appears again (line 5)" in quarantined[0].error
+        assert sorted(r["provenance"]["record"] for r in out) == [1, 4]
+        assert [r["turns"][0]["content"].split("\n")[0] for r in out if r["provenance"]["record"] == 1] == ["first"]
+        assert len({r["id"] for r in out}) == len(out) == 2
+        assert reader.report_extra["rows"] == len(rows) == stats.read + sum(skipped(reader).values()), params
+    assert skipped(reader) == {"answer_not_used": 3}
+    (tmp_path / "x").mkdir()
+    reader, _, out, _ = read(_posts(tmp_path / "x", rows))
+    assert skipped(reader) == {"answer_paired": 2, "answer_duplicate": 1}
+    assert json.loads(next(r for r in out if r["provenance"]["record"] == 1)["meta"])["answer_id"] == 2
