@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from curate.ingest import base
+from curate.ingest import base, jsonio
 from curate.ingest.alpaca import AlpacaReader
 from curate.ingest.base import InputError, read_batches
 from curate.ingest.oasst import OasstReader
@@ -320,9 +320,10 @@ def test_nan_and_infinity_are_quarantined_alike_on_any_line_and_in_arrays(tmp_pa
     assert "NaN is not valid JSON" in quarantined[0].error
 
 
-def test_record_over_the_size_cap_is_quarantined_in_every_layout(tmp_path, monkeypatch):
-    monkeypatch.setattr(base, "MAX_RECORD_CHARS", 4096)
-    monkeypatch.setattr(base, "CHUNK_CHARS", 1024)
+@pytest.mark.parametrize("chunk_chars", [1 << 20, 1024])  # seen whole in the buffer, or only while reading
+def test_record_over_the_size_cap_is_quarantined_in_every_layout(tmp_path, monkeypatch, chunk_chars):
+    monkeypatch.setattr(jsonio, "MAX_RECORD_CHARS", 4096)
+    monkeypatch.setattr(jsonio, "CHUNK_CHARS", chunk_chars)
     big = rec(2, pad="y" * 20_000, nested={"list": ["z" * 3000, {"a": "q" * 3000}]})
     rows = [rec(1), big, rec(3), rec(4)]
     layouts = {"big.jsonl": jsonl(*rows), "min.json": json.dumps(rows).encode(),

@@ -92,7 +92,7 @@ def test_file_name_that_is_not_utf8_is_read_and_escaped_in_provenance(tmp_path, 
 def test_same_file_listed_twice_is_read_once(tmp_path, monkeypatch, caplog):
     f = write(tmp_path / "data" / "x.jsonl", 1, 2)
     monkeypatch.chdir(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="curate.ingest.base"):
+    with caplog.at_level(logging.WARNING, logger="curate.ingest"):
         paths = expand_paths(["data/x.jsonl", str(f), "data/*.jsonl"])
     assert paths == ["data/x.jsonl"]
     assert "the same file as data/x.jsonl" in caplog.text and "read once" in caplog.text
