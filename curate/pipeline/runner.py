@@ -42,6 +42,7 @@ from curate import __version__
 from curate.errors import AccountingError, ConfigError
 from curate.ingest.base import Quarantined, Reader, ReadStats, expand_paths, read_batches
 from curate.pipeline.spec import Plan, preflight
+from curate.layout import LAYOUT_VERSION
 from curate.rundir import LEDGER_EXTRA, RunLock, read_json, write_text_atomic
 from curate.schema import COLUMNS, CONVERSATION, ERROR_COLUMN, conform
 from curate.steps.base import (
@@ -859,7 +860,7 @@ class Runner:
                     files.append({"source": sid, "path": p, "bytes": os.path.getsize(p) if os.path.isfile(p) else None,
                                   "sha256": _file_sha256(p)})
         manifest = {
-            "curate": __version__, "python": platform.python_version(), "platform": platform.platform(),
+            "layout": LAYOUT_VERSION, "curate": __version__, "python": platform.python_version(), "platform": platform.platform(),
             "recipe": self.plan.origin, "recipe_hash": self.plan.recipe_hash(), "started": started,
             "argv": sys.argv, "packages": pkgs, "inputs": files,
         }
