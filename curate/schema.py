@@ -126,11 +126,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_BYTE = range(0xDC80, 0xDD00)
 
 
-def invalid_text_at(text: str) -> int:
-    """Index of the first code point that UTF-8 cannot encode (a surrogate), or -1 when the text is valid."""
+def invalid_text_at(text: str, start: int = 0, end: int | None = None) -> int:
+    """Index of the first code point that UTF-8 cannot encode (a surrogate) in ``text[start:end]``, or -1."""
     if text.isascii():
         return -1
-    m = _SURROGATE.search(text)
+    m = _SURROGATE.search(text, start, len(text) if end is None else end)
     return -1 if m is None else m.start()
 
 

@@ -87,7 +87,9 @@ class AlpacaReader(RecordReader):
     removes failed responses).
 
     Reasons: empty_prompt, missing_field, wrong_type, no_turns (an empty ``instances`` list),
-    plus the container reasons json_decode, invalid_utf8, conflict_marker, truncated.
+    plus the container reasons
+    json_decode, invalid_utf8, lone_surrogate, conflict_marker, too_deep, record_too_large, truncated,
+    truncated_file, damaged_file.
     """
 
     format = "alpaca"

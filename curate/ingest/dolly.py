@@ -16,8 +16,9 @@ _KNOWN = frozenset({"instruction", "context", "response", "category"})
 class DollyReader(RecordReader):
     """Read Dolly records: the context joins the instruction like Alpaca's input; subset = category.
 
-    Reasons: empty_prompt, missing_field, wrong_type, plus the container reasons json_decode,
-    invalid_utf8, conflict_marker, truncated.
+    Reasons: empty_prompt, missing_field, wrong_type, plus the container reasons
+    json_decode, invalid_utf8, lone_surrogate, conflict_marker, too_deep, record_too_large, truncated,
+    truncated_file, damaged_file.
     """
 
     format = "dolly"

@@ -99,6 +99,8 @@ def _glob_files(pattern: str) -> list[str]:
     first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
     root = Path(*parts[:first]) if first else Path(".")
     rest = parts[first:]
+    if rest[-1] == "**":  # as in glob.glob: a trailing ** matches the files at every level too
+        rest = (*rest, "*")
     allow_hidden = any(part.startswith(".") for part in rest)
     hits = []
     for p in root.glob(os.path.join(*rest)):
@@ -361,8 +363,10 @@ def check_head(path: str, head: bytes) -> None:
     enc = wide_encoding(head)
     if enc is not None:
         name = enc.split(" ", 1)[0]
+        if "with a byte-order mark" in enc:
+            name = name[:-2]  # iconv's UTF-16/UTF-32 read the mark and drop it
         shown = display_path(path)
         raise InputError(
             f"{shown}: the file is {enc} text; curate reads UTF-8. Convert it first, e.g. "
-            f"`iconv -f {name} -t UTF-8 {shown} > {shown}.utf8` (drop a leading byte-order mark if iconv keeps one)"
+            f"`iconv -f {name} -t UTF-8 {shown} > {shown}.utf8`"
         )

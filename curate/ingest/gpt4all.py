@@ -21,8 +21,9 @@ class GPT4AllReader(RecordReader):
     ``subset`` is the row's ``source`` (the upstream collection, e.g. a P3 or StackOverflow dump);
     other columns go to meta. Parquet files stream by row group.
 
-    Reasons: empty_prompt, missing_field, wrong_type, plus the container reasons json_decode,
-    invalid_utf8, conflict_marker, truncated.
+    Reasons: empty_prompt, missing_field, wrong_type, plus the container reasons
+    json_decode, invalid_utf8, lone_surrogate, conflict_marker, too_deep, record_too_large, truncated,
+    truncated_file, damaged_file.
     """
 
     format = "gpt4all"

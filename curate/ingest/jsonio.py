@@ -35,7 +35,8 @@ except ImportError:  # pragma: no cover
 
 CONFLICT_PREFIXES = ("<<<<<<< ", "=======", ">>>>>>> ")
 CHUNK_CHARS = 1 << 20
-# One record larger than this is quarantined (record_too_large) and skipped without being held whole.
+# One record larger than this (chars; bytes for a JSONL line) is quarantined record_too_large and
+# skipped without being held whole.
 MAX_RECORD_CHARS = 256 << 20
 # Records of every supported format nest a few levels (the deepest, Alpaca history or OpenAI content
 # parts, about 5); 100 leaves room for rich meta and keeps every later JSON step far from Python's
@@ -235,7 +236,6 @@ def _lone_escape(text: str) -> str:
 _FAST_DEPTH = 500
 # A \uD800-\uDFFF escape in JSON text: half of a surrogate pair, fine only when its other half follows.
 _SURROGATE_ESCAPE = re.compile(r"\\u([dD][89a-fA-F][0-9a-fA-F]{2})")
-_SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
 
 
 class _TextBuffer:
@@ -441,10 +441,10 @@ def _check_decoded(
     """Cheap checks on the record's text first; the walk over the object only when they call for it."""
     if end - start > MAX_RECORD_CHARS:
         return RecordError("record_too_large", f"the record is {end - start:,} chars, over the {MAX_RECORD_CHARS:,} limit")
-    m = _SURROGATE_CHAR.search(tb.buf, start, end)
-    if m is not None:  # only surrogateescape puts surrogates in the text: a byte that is not UTF-8
-        line = start_line + tb.buf.count("\n", start, m.start())
-        return RecordError("invalid_utf8", f"{describe_invalid_char(m.group())} on line {line} is not UTF-8")
+    bad = invalid_text_at(tb.buf, start, end)
+    if bad >= 0:  # only surrogateescape puts surrogates in the text: a byte that is not UTF-8
+        line = start_line + tb.buf.count("\n", start, bad)
+        return RecordError("invalid_utf8", f"{describe_invalid_char(tb.buf[bad])} on line {line} is not UTF-8")
     need_text = _SURROGATE_ESCAPE.search(tb.buf, start, end) is not None
     deep = tb.buf.count("[", start, end) + tb.buf.count("{", start, end) > max_depth
     if need_text or deep:

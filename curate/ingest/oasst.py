@@ -104,7 +104,8 @@ class OasstReader(Reader):
     ``report_extra["skipped.<reason>"]`` (see the module docstring).
 
     Reasons: unknown_role, empty_turn, wrong_type, deleted_message, synthetic_message, no_answer,
-    orphan_message, parent_cycle, duplicate_id, missing_field (plus the JSON decoding reasons of every reader).
+    orphan_message, parent_cycle, duplicate_id, missing_field, plus the container reasons of every JSON
+    reader (see curate.ingest.jsonio).
     """
 
     format = "oasst"

@@ -52,7 +52,9 @@ class OIGReader(RecordReader):
 
     Reasons: no_turns (no label, or text before the first label), no_assistant_turn (no
     assistant label at a line start: check ``assistant_labels``), missing_field, wrong_type, plus
-    the container reasons json_decode, invalid_utf8, conflict_marker, truncated.
+    the container reasons
+    json_decode, invalid_utf8, lone_surrogate, conflict_marker, too_deep, record_too_large, truncated,
+    truncated_file, damaged_file.
     """
 
     format = "oig"

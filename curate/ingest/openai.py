@@ -40,7 +40,9 @@ class OpenAIReader(RecordReader):
     (``loss_weight``, ``name``, ``tool_call_id``) go to meta ``turn_meta``, aligned with the turns.
 
     Reasons: unknown_role, unsupported_content (a non-text part), missing_field, wrong_type,
-    empty_conversation, plus the container reasons json_decode, invalid_utf8, conflict_marker, truncated.
+    empty_conversation, plus the container reasons
+    json_decode, invalid_utf8, lone_surrogate, conflict_marker, too_deep, record_too_large, truncated,
+    truncated_file, damaged_file.
     """
 
     format = "openai"

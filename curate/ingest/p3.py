@@ -45,8 +45,9 @@ class P3Reader(RecordReader):
     the record's ``subset`` field, else the template name from the path (see ``p3_subset``).
     ``answer_choices`` and other fields go to meta; ``inputs``/``targets`` token ids are dropped.
 
-    Reasons: empty_prompt, missing_field, wrong_type, plus the container reasons json_decode,
-    invalid_utf8, conflict_marker, truncated.
+    Reasons: empty_prompt, missing_field, wrong_type, plus the container reasons
+    json_decode, invalid_utf8, lone_surrogate, conflict_marker, too_deep, record_too_large, truncated,
+    truncated_file, damaged_file.
     """
 
     format = "p3"

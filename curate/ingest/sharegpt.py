@@ -78,8 +78,9 @@ class ShareGPTReader(RecordReader):
     derived), ``tools`` and other extra keys go to meta, and HTML is kept as it is. Preference
     records (``chosen``/``rejected``) follow ``preference``.
 
-    Reasons: unknown_role, missing_field, wrong_type, empty_conversation, plus the container
-    reasons json_decode, invalid_utf8, conflict_marker, truncated.
+    Reasons: unknown_role, missing_field, wrong_type, empty_conversation, plus the container reasons
+    json_decode, invalid_utf8, lone_surrogate, conflict_marker, too_deep, record_too_large, truncated,
+    truncated_file, damaged_file.
     """
 
     format = "sharegpt"

@@ -54,6 +54,7 @@ def test_recursive_glob_does_not_follow_symlinked_folders(tmp_path):
     write(d / ".hidden" / "h.jsonl", 9)
     paths = expand_paths(str(d / "**" / "*.jsonl"))
     assert paths == [str(d / "a.jsonl"), str(d / "sub" / "b.jsonl")]
+    assert expand_paths(str(d / "**")) == paths  # a trailing ** matches files at every level, as in glob.glob
     df, _, stats = read_all(AlpacaReader.from_params(), paths)
     assert stats.read == 3 and len(df) == 3
     assert expand_paths(str(d / ".hidden" / "*.jsonl")) == [str(d / ".hidden" / "h.jsonl")]
