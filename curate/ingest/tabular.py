@@ -15,6 +15,7 @@ from typing import Any
 from curate.ingest.base import (
     InputError,
     RawRecord,
+    RecordError,
     check_head,
     check_not_lfs,
     display_path,
@@ -53,14 +54,23 @@ def iter_parquet_records(
         raise InputError(f"{display_path(path)}: cannot open as Parquet ({e}); the file looks like {sniff(head)}") from None
     columns = _keep_columns(pf.schema_arrow.names, exclude)
     row = 0
-    try:
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-            for obj in batch.to_pylist():
-                row += 1
-                yield RawRecord(record=row, line=None, obj=obj)
-    except (pa.ArrowException, OSError) as e:
-        # A damaged row group cannot be split into records; stop loudly, naming where.
-        raise InputError(f"{display_path(path)}: Parquet data is damaged after row {row} ({e})") from None
+    for rg in range(pf.num_row_groups):
+        rg_end = row + pf.metadata.row_group(rg).num_rows
+        try:
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns, row_groups=[rg]):
+                for obj in batch.to_pylist():
+                    row += 1
+                    yield RawRecord(record=row, line=None, obj=obj)
+        except (pa.ArrowException, OSError) as e:
+            # A damaged row group cannot be split into records: one entry for its unread rows, then
+            # the next row group (each is self-contained).
+            err = RecordError(
+                "damaged_file",
+                f"Parquet row group {rg} cannot be read from row {row + 1} to {rg_end} ({type(e).__name__}: "
+                f"{str(e).strip()}); the other row groups were read",
+            )
+            yield RawRecord(record=row + 1, line=None, error=err)
+            row = rg_end
 
 
 def iter_dataset_folder_records(

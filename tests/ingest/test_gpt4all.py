@@ -64,3 +64,22 @@ def test_not_parquet_and_xml_are_input_errors(tmp_path):
     xml.write_text("<rows><row/></rows>")
     with pytest.raises(InputError, match="looks like xml"):
         read_all(GPT4AllReader.from_params(), [xml])
+
+
+def test_damaged_parquet_row_group_is_quarantined_and_the_others_read(tmp_path):
+    rows = [{"prompt": f"Question {i} " + "x" * 50, "response": f"Answer {i} " + "y" * 50, "source": "s"}
+            for i in range(30)]
+    f = tmp_path / "rg.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), f, row_group_size=10, compression="zstd")
+    col = pq.ParquetFile(f).metadata.row_group(1).column(0)
+    data = bytearray(f.read_bytes())
+    start = col.data_page_offset + 20
+    data[start : col.data_page_offset + col.total_compressed_size - 5] = b"\x55" * (
+        col.total_compressed_size - 25
+    )
+    f.write_bytes(bytes(data))
+    df, quarantined, stats = read_all(GPT4AllReader.from_params(), [f])
+    assert [(q.record, q.reason) for q in quarantined] == [(11, "damaged_file")]
+    assert "row group 1 cannot be read from row 11 to 20" in quarantined[0].error
+    records = df["provenance"].struct.field("record").to_list()
+    assert records == [*range(1, 11), *range(21, 31)] and stats.read == 21
