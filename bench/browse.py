@@ -179,7 +179,7 @@ def main() -> int:
     run = build_run(args.out, args.records)
     print(f"run dir {run} ready in {time.perf_counter() - t0:.1f} s")
     labels = run.parent / "labels.sqlite"
-    from curate.browse.labels import LabelStore
+    from curate.labels import LabelStore
 
     LabelStore(labels).add([f"{i:016x}" for i in range(0, args.records, 97)], "keep", annotator="bench")
     some_id = f"{args.records // 2:016x}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from curate.browse.labels import default_labels_path
+from curate.labels import default_labels_path
 
 PAGES: dict[str, str] = {
     "Overview": "overview",

@@ -29,7 +29,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from curate.browse.labels import default_labels_path
+from curate.labels import default_labels_path
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 

@@ -10,7 +10,7 @@ import argparse
 
 import polars as pl
 
-from curate.browse.labels import LabelStore, resolve_labels_path
+from curate.labels import LabelStore, resolve_labels_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,8 +21,8 @@ import polars as pl
 import streamlit as st
 
 from curate.browse.data import Filters, RunData
-from curate.browse.labels import LabelStore
 from curate.browse.render import md_text
+from curate.labels import LabelStore
 
 SELECTION = "curate.selection"  # ids selected on the Map page
 FILTERS = "curate.filters"  # the Browse page's current Filters

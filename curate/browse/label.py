@@ -13,8 +13,8 @@ import streamlit as st
 
 from curate.browse.context import SEARCH_HITS, SELECTION, Ctx, parse_tags, text_hits
 from curate.browse.data import apply_filters, with_labels
-from curate.browse.labels import LABELS
 from curate.browse.render import md_code, md_text, record_status, render_turns
+from curate.labels import LABELS
 
 BUTTONS = {"prev": "Previous (p)", "next": "Next (n)", "keep": "Keep (k)", "drop": "Drop (d)"}
 HOTKEYS_JS = """

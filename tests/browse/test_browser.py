@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from curate.browse.labels import LabelStore
+from curate.labels import LabelStore
 
 from .conftest import EVIL, ROOT, build_run, rid
 

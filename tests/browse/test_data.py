@@ -16,9 +16,9 @@ from curate.browse.data import (
     sources_table,
     top_reasons,
 )
-from curate.browse.labels import LABEL_SCHEMA
 from curate.browse.map import build_view, figure, selected_ids, stratified_sample
 from curate.errors import ConfigError
+from curate.labels import LABEL_SCHEMA
 
 from .conftest import HUGE_CHARS, N, rid
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curate.browse.labels import LabelStore, default_labels_path, resolve_labels_path
 from curate.cli import main
 from curate.errors import ConfigError, MissingResourceError
+from curate.labels import LabelStore, default_labels_path, resolve_labels_path
 
 
 def test_latest_label_wins_and_history_is_kept(labels_path: Path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from curate.browse.labels import LabelStore
+from curate.labels import LabelStore
 
 from .conftest import AxisEmbedder, markdown_hazards, rid
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curate.browse.labels import LabelStore
+from curate.labels import LabelStore
 
 from .conftest import ROOT
 

@@ -172,7 +172,7 @@ def test_trial_run_through_the_cli_into_its_own_run_dir(tmp_path: Path, src: Pat
 
 
 def test_labels_that_match_no_record_are_reported(tmp_path: Path, src: Path) -> None:
-    from curate.browse.labels import LabelStore
+    from curate.labels import LabelStore
 
     first = run_pipeline(build_plan(_recipe(src)), tmp_path / "run0", progress=False, log=lambda _m: None)
     some_id = RunDir(first.run_dir).final().select("id").collect()["id"][0]
@@ -198,7 +198,7 @@ def test_labels_that_match_no_record_are_reported(tmp_path: Path, src: Path) -> 
 
 
 def test_all_labels_matching_reports_zero(tmp_path: Path, src: Path) -> None:
-    from curate.browse.labels import LabelStore
+    from curate.labels import LabelStore
 
     first = run_pipeline(build_plan(_recipe(src)), tmp_path / "run0", progress=False, log=lambda _m: None)
     ids = pl.read_parquet(first.run_dir / "00_ingest" / "kept.parquet")["id"].to_list()

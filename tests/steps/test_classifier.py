@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curate.browse.labels import LabelStore
 from curate.errors import ConfigError
 from curate.index import vectors as vx
+from curate.labels import LabelStore
 from curate.steps.base import StepContext
 from curate.steps.score.classifier import ClassifierScorer, cross_validated_proba, make_model
 

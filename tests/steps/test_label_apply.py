@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curate.browse.labels import LabelStore
 from curate.errors import MissingResourceError
+from curate.labels import LabelStore
 from curate.pipeline.registry import get_step
 from curate.steps.base import DECISION_SCHEMA, StepContext
 

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import Field
 
-from curate.browse.labels import LabelStore, default_labels_path
 from curate.errors import MissingResourceError
+from curate.labels import LabelStore, default_labels_path
 from curate.pipeline.registry import register
 from curate.steps.base import DECISION_SCHEMA, GlobalResult, GlobalStep, StepContext, StepParams
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import polars as pl
 
 from curate.errors import ConfigError, MissingResourceError
+from curate.layout import LABELS_DB, RecipeLayout, RunLayout
 
 LABELS: tuple[str, ...] = ("keep", "drop", "not_duplicate", "clear")
-DEFAULT_NAME = "labels.sqlite"
+DEFAULT_NAME = LABELS_DB
 BUSY_TIMEOUT_MS = 30_000
 LABEL_SCHEMA: dict[str, pl.DataType] = {
     "seq": pl.Int64(),
@@ -49,14 +50,14 @@ CREATE INDEX IF NOT EXISTS labels_record ON labels (record_id, seq);
 
 def default_labels_path(run_dir: str | Path) -> Path:
     """``runs/<name>/labels.sqlite`` for the run ``runs/<name>/<ts>``: shared by every run of a recipe."""
-    return Path(run_dir).resolve().parent / DEFAULT_NAME
+    return RunLayout(Path(run_dir).resolve()).recipe.labels
 
 
 def resolve_labels_path(target: str | Path) -> Path:
     """A labels file from a run dir, a recipe's run folder (``runs/<name>``) or the file itself."""
     p = Path(target)
     if p.is_dir():
-        return default_labels_path(p) if (p / "spec.yaml").exists() else p / DEFAULT_NAME
+        return default_labels_path(p) if RunLayout(p).spec.exists() else RecipeLayout(p).labels
     return p
 
 
