@@ -93,6 +93,16 @@ DIVERSITY = Artifact("diversity.json", "diversity figures per source and subset"
 MAP = Artifact("map.parquet", "2-D map of the embeddings with clusters and topics", _MAP,
                schema={"id": pl.Utf8(), "x": pl.Float64(), "y": pl.Float64(), "cluster": pl.Int32(),
                        "topic": pl.Utf8(), "source": pl.Utf8()})
+MAP_REMOVED = Artifact("map_removed.parquet", "where removed records sit on the map: near what they duplicate, or "
+                       "by their embedding", _MAP,
+                       schema={"id": pl.Utf8(), "x": pl.Float64(), "y": pl.Float64(), "cluster": pl.Int32(),
+                               "topic": pl.Utf8(), "placed": pl.Utf8()})
+MAP_INFO = Artifact("map.json", "how the map was made: fitted or reused from the previous run, points placed, "
+                    "clusters matched", _MAP,
+                    shape='{"layout": "fitted" | "reused", "previous_run": str | null, "why_fitted": str | null, '
+                          '"points": int, "reused_points": int, "placed_points": int, "cluster_ids": '
+                          '"new" | "carried" | "matched", "clusters_matched": int, "removed_placed": '
+                          '{"embedding": int, "duplicate_of": int}, "removed_unplaced": int, "params": {...}}')
 CLUSTERS = Artifact("clusters.json", "the map's clusters, largest first", _MAP,
                     shape='[{"cluster": int, "topic": str, "size": int, "sample_prompts": [str]}]')
 VERBS = Artifact("verbs.json", "instruction verbs and their objects", _MAP,
@@ -110,7 +120,8 @@ TRIAL_EXPORT = Artifact("export", "a trial run's writer output (a folder)", "a `
                         shape="an export folder (see curate.export)")
 
 ARTIFACTS: tuple[Artifact, ...] = (EMBEDDINGS, EMBEDDING_IDS, INDEX, INDEX_IDS, EMBEDDING_INFO, GROUPS, DIVERSITY,
-                                   MAP, CLUSTERS, VERBS, SOURCE_DECISIONS, SOURCE_STATS, TRAIN_CHECK, TRIAL_EXPORT)
+                                   MAP, MAP_REMOVED, MAP_INFO, CLUSTERS, VERBS, SOURCE_DECISIONS, SOURCE_STATS,
+                                   TRAIN_CHECK, TRIAL_EXPORT)
 
 
 def artifact_named(name: str) -> Artifact:

@@ -36,7 +36,7 @@ def test_find_returns_the_newest_before_a_folder(tmp_path: Path) -> None:
     assert lay.find(L.EMBEDDINGS, before=lay.step(3, "embed_again")) == lay.step(1, "embed").file(L.EMBEDDINGS)
     assert lay.find(L.MAP) is None
     assert [a.name for a in L.ARTIFACTS if a.schema is not None] == [
-        "embedding_ids.parquet", "index_ids.parquet", "groups.parquet", "map.parquet"]
+        "embedding_ids.parquet", "index_ids.parquet", "groups.parquet", "map.parquet", "map_removed.parquet"]
 
 
 def test_layout_version_of_old_and_future_runs(tmp_path: Path) -> None:
