@@ -103,7 +103,7 @@ def child(fmt: str, path: str, params: str) -> None:
     """Run one reader over one file; print one JSON line with counts, time and peak RSS."""
     sys.path.insert(0, str(ROOT))
     from curate.ingest.base import ReadStats, read_batches
-    from curate.pipeline.registry import get_reader
+    from curate.steps.registry import get_reader
 
     cls = get_reader(fmt)
     reader = cls(cls.Params.model_validate(json.loads(params)))

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from curate.ingest.base import ReadStats, read_batches
-from curate.pipeline.registry import get_reader
+from curate.steps.registry import get_reader
 
 WORDS = [
     "the",

@@ -54,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0 if command is None else 2
-    from curate.errors import user_error_types
-
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
@@ -75,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         kind = "is a folder, not a file" if isinstance(e, IsADirectoryError) else "has a file where a folder should be"
         print(f"error: {name or e}: {kind}; check the path", file=sys.stderr)
         return 2
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Every error type that is the user's to fix: printed without a traceback, exit code 2."""
+    from curate.errors import CurateError
+    from curate.ingest.base import InputError
+
+    return (CurateError, InputError)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,7 @@
-"""Errors a user can fix (bad recipe, missing file or model): the CLI prints them without a traceback."""
+"""Errors a user can fix (bad recipe, missing file or model): the CLI prints them without a traceback.
+
+This module imports nothing from curate, so every layer can raise these errors.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +36,3 @@ def check_output_file(path: str | Path, option: str = "-o") -> Path:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"{option} {p}: {parent} is a file, so it cannot hold {p.name}")
     return p
-
-
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Every error type that is the user's to fix: the CLI prints these without a traceback."""
-    from curate.ingest.base import InputError
-    from curate.pipeline.registry import RegistryError
-    from curate.pipeline.spec import SpecError
-    from curate.rundir import RunDirError
-
-    return (CurateError, InputError, SpecError, RegistryError, RunDirError)

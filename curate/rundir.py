@@ -16,14 +16,15 @@ from typing import Any, Self, cast
 import polars as pl
 
 from curate import layout as L
+from curate.errors import CurateError
 from curate.layout import LEDGER_EXTRA, Artifact, RunLayout, StepFolder
 
 __all__ = ["LEDGER_EXTRA", "RunDir", "RunDirBusyError", "RunDirError", "RunLayout", "RunLock", "read_json",
            "write_text_atomic"]
 
 
-class RunDirError(FileNotFoundError):
-    pass
+class RunDirError(CurateError, FileNotFoundError):
+    """A folder is not a (readable) curate run directory."""
 
 
 class RunDirBusyError(RunDirError):

@@ -338,7 +338,7 @@ def test_reader_quarantines_only_planted_malformed(
     src: str, corpus: Path, gt: list[dict[str, Any]], texts: dict[str, dict[int, Any]]
 ) -> None:
     from curate.ingest.base import Quarantined
-    from curate.pipeline.registry import RegistryError, get_step
+    from curate.steps.registry import RegistryError, get_step
 
     try:
         cls = get_step(READERS[src])
@@ -360,7 +360,7 @@ def test_reader_quarantines_only_planted_malformed(
 
 
 def _ingested(corpus: Path, src: str) -> dict[int, list[dict[str, str]]]:
-    from curate.pipeline.registry import get_step
+    from curate.steps.registry import get_step
 
     reader = get_step(READERS[src]).from_params()
     return {item["provenance"]["record"]: item["turns"] for item in reader.records(str(corpus / FILES[src]), src)

@@ -76,7 +76,7 @@ def test_make_batch_types_and_validate_record():
 
 def test_importing_curate_and_help_load_no_heavy_libraries():
     code = (
-        "import sys, curate, curate.cli, curate.pipeline.registry as r; r.load_all();"
+        "import sys, curate, curate.cli, curate.steps.registry as r; r.load_all();"
         "from curate.cli import main;"
         "import contextlib, io;"
         "f = io.StringIO();\n"

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from curate.ingest.base import Parsed, RecordError, RecordReader, require
-from curate.pipeline.registry import register
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 
 # Inputs that mean "no input" in Alpaca-style data (the Stanford seed tasks write "<noinput>",
 # later derivatives "N/A", "none" or the empty string); compared after strip + casefold.

@@ -37,7 +37,7 @@ def quarantine_path(output: Path) -> Path:
 def _reader(fmt: str, params_json: str) -> Any:
     from pydantic import ValidationError
 
-    from curate.pipeline.registry import get_reader
+    from curate.steps.registry import get_reader
 
     cls = get_reader(fmt)
     try:

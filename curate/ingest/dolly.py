@@ -6,8 +6,8 @@ from typing import Any
 
 from curate.ingest.alpaca import join_prompt, optional_str, prompt_text
 from curate.ingest.base import Parsed, RecordReader, require
-from curate.pipeline.registry import register
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 
 _KNOWN = frozenset({"instruction", "context", "response", "category"})
 

@@ -8,8 +8,8 @@ from typing import Any
 from curate.ingest.alpaca import optional_str, prompt_text
 from curate.ingest.base import Parsed, RawRecord, RecordReader, require
 from curate.ingest.tabular import tabular_or_json_records
-from curate.pipeline.registry import register
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 
 _KNOWN = frozenset({"prompt", "response", "source"})
 

@@ -41,8 +41,8 @@ from typing import Any, cast
 from pydantic import Field
 
 from curate.ingest.base import InputError, Quarantined, RawRecord, Reader, display_path, guess_format, snippet
-from curate.pipeline.registry import register
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 
 ROLE_MAP = {"prompter": "user", "assistant": "assistant"}
 _MESSAGE_KEYS = ("message_id", "user_message_id", "replies", "parent_id", "parent_message_id", "role", "text")

@@ -27,8 +27,8 @@ from curate.ingest.base import (
     require,
     sniff,
 )
-from curate.pipeline.registry import register
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 
 _LINE_LABEL = re.compile(r"(?m)^\s*([^\s:<>][^\n:]{0,30}:|<[^\n>]{1,30}>:)")
 

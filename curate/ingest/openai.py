@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import Field
 
 from curate.ingest.base import Parsed, RecordError, RecordReader, require
-from curate.pipeline.registry import register
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 
 ROLE_MAP: dict[str, str] = {
     "user": "user",

@@ -15,8 +15,8 @@ from typing import Any
 from curate.ingest.base import Parsed, Quarantined, RawRecord, RecordError, RecordReader, require
 from curate.ingest.oig import file_subset
 from curate.ingest.tabular import tabular_or_json_records
-from curate.pipeline.registry import register
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 
 TOKEN_COLUMNS = ("inputs", "targets")
 _KNOWN = frozenset({"inputs_pretokenized", "targets_pretokenized", "subset", *TOKEN_COLUMNS})

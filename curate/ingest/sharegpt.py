@@ -12,8 +12,8 @@ from pydantic import Field, field_validator
 
 from curate.ingest.alpaca import system_turns
 from curate.ingest.base import Parsed, RecordError, RecordReader, require
-from curate.pipeline.registry import register
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 
 # Speaker names seen in ShareGPT exports, compared case-insensitively ("Human", "GPT", "ChatGPT" and
 # "Bing" occur in scraped dumps); a source's `role_map` param adds to or overrides these.

@@ -65,9 +65,9 @@ from curate.ingest.base import (
     open_binary,
     snippet,
 )
-from curate.pipeline.registry import register
 from curate.schema import validate_turns
 from curate.steps.base import StepParams
+from curate.steps.registry import register
 from curate.textutil import HTMLConversionError, html_to_markdown
 
 CHUNK_BYTES = 1 << 20

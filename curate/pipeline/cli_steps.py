@@ -19,7 +19,7 @@ def _default(field: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from curate.pipeline.registry import all_steps, get_step
+    from curate.steps.registry import all_steps, get_step
 
     steps = all_steps()
     if args.key and args.key in steps:

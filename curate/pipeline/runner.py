@@ -41,8 +41,8 @@ import yaml
 from curate import __version__
 from curate.errors import AccountingError, ConfigError
 from curate.ingest.base import Quarantined, Reader, ReadStats, expand_paths, read_batches
-from curate.pipeline.spec import Plan, preflight
 from curate.layout import LAYOUT_VERSION
+from curate.pipeline.spec import Plan, preflight
 from curate.rundir import LEDGER_EXTRA, RunLock, read_json, write_text_atomic
 from curate.schema import COLUMNS, CONVERSATION, ERROR_COLUMN, conform
 from curate.steps.base import (
@@ -312,7 +312,7 @@ def _worker_run(spec: tuple[str, str, str, str, int], batch: pl.DataFrame, dry_r
     if step is None:
         import importlib
 
-        from curate.pipeline.registry import get_step
+        from curate.steps.registry import get_step
 
         importlib.import_module(module)  # steps from plugin modules register on import
         cls = get_step(key)

@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curate.errors import ConfigError
-from curate.pipeline.registry import RegistryError, get_step
 from curate.pipeline.yamlload import MAX_BYTES, YAMLLoadError, load_yaml
 from curate.steps.base import Step
+from curate.steps.registry import RegistryError, get_step
 
 
 class SpecError(ConfigError):

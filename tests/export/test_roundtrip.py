@@ -12,7 +12,7 @@ from curate.rundir import RunDir
 
 
 def _reader(fmt: str):
-    from curate.pipeline.registry import RegistryError, get_step
+    from curate.steps.registry import RegistryError, get_step
 
     try:
         return get_step(f"read.{fmt}")()

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from curate.errors import CurateError
-from curate.pipeline.registry import get_step
 from curate.rundir import RunDir
 from curate.steps.base import GlobalResult, StepContext
+from curate.steps.registry import get_step
 from curate.steps.write.hub_dataset import HubDatasetWriter
 
 

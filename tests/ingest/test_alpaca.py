@@ -11,7 +11,7 @@ import zstandard
 
 from curate.ingest.alpaca import AlpacaReader
 from curate.ingest.base import InputError, Quarantined
-from curate.pipeline.registry import get_step
+from curate.steps.registry import get_step
 
 from ._helpers import convs, expected_ids, read_all
 

@@ -10,11 +10,11 @@ import pytest
 from pydantic import Field
 
 from curate.errors import AccountingError
-from curate.pipeline.registry import register, scoped_registry
 from curate.pipeline.runner import run_pipeline
 from curate.pipeline.spec import build_plan
 from curate.rundir import RunDir
 from curate.steps.base import Dedup, Filter, StepParams, Transform, map_records, with_errors
+from curate.steps.registry import register, scoped_registry
 
 
 def _write_alpaca(path: Path, n: int, bad_lines: int = 0) -> None:
@@ -229,7 +229,7 @@ def test_step_that_loses_rows_fails_the_run(tmp_path, steps):
 
 def test_parallel_workers_give_same_result_as_serial(tmp_path):
     """Batches go to a spawn process pool when the input is large enough; output is identical."""
-    from curate.pipeline.registry import all_steps
+    from curate.steps.registry import all_steps
 
     if "filter.length" not in all_steps():
         pytest.skip("filter.length not registered yet")

@@ -9,8 +9,8 @@ import pytest
 
 from curate.errors import MissingResourceError
 from curate.labels import LabelStore
-from curate.pipeline.registry import get_step
 from curate.steps.base import DECISION_SCHEMA, StepContext
+from curate.steps.registry import get_step
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.pipeline.registry import all_steps
+from curate.steps.registry import all_steps
 
 TESTS = Path(__file__).resolve().parents[1]
 STEPS = all_steps()

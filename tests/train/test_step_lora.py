@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from curate.errors import ConfigError
-from curate.pipeline.registry import get_step
 from curate.steps.base import StepContext
+from curate.steps.registry import get_step
 from curate.steps.train.lora import LoraTrainer
 
 CPU = {"train.bf16": False, "train.progress": False, "train.micro_batch_size": 4, "data.max_seq_len": 256,

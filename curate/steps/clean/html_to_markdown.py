@@ -8,9 +8,9 @@ from typing import Any
 import polars as pl
 from pydantic import Field, field_validator
 
-from curate.pipeline.registry import register
 from curate.schema import ERROR_COLUMN, ROLES, TURN, content_hash
 from curate.steps.base import StepParams, Transform, map_records, with_errors
+from curate.steps.registry import register
 from curate.textutil import DEFAULT_MAX_CHARS, KNOWN_TAG_PATTERN, html_to_markdown, looks_like_html
 
 _FENCED = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.DOTALL)

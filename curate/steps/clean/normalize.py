@@ -8,10 +8,10 @@ from typing import Any
 import polars as pl
 from pydantic import Field
 
-from curate.pipeline.registry import register
 from curate.schema import ERROR_COLUMN
 from curate.steps.base import StepParams, Transform
 from curate.steps.clean._text import FENCE_LINE, explode_turns, rebuild_turns, rehash
+from curate.steps.registry import register
 
 # Cheap pre-check for mojibake: UTF-8 bytes decoded as Latin-1/cp1252 leave these marks
 # ("Ã©" for é, "â€™" for ’, "Â " for NBSP, "ï»¿" for a BOM, "Ð¿" for Cyrillic п) or a U+FFFD.

@@ -12,10 +12,10 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
-from curate.pipeline.registry import register
 from curate.schema import ERROR_COLUMN
 from curate.steps.base import StepParams, Transform
 from curate.steps.clean._text import explode_turns, rebuild_turns, rehash
+from curate.steps.registry import register
 
 REJECT_COLUMN = "_reject"
 Kind = Literal["secret", "email", "card", "phone", "ip"]

@@ -9,9 +9,9 @@ import polars as pl
 from pydantic import Field
 
 from curate.errors import MissingResourceError
-from curate.pipeline.registry import register
 from curate.schema import ERROR_COLUMN, TURN, content_hash
 from curate.steps.base import StepParams, Transform, map_records
+from curate.steps.registry import register
 
 # Loaded tokenizers per process (never pickled with the step).
 _TOKENIZERS: dict[str, Any] = {}

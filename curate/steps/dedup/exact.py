@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from curate.pipeline.registry import register
 from curate.steps.base import Dedup, StepContext
 from curate.steps.dedup.keep import DedupParams, load_rows, resolve_groups, write_groups
 from curate.steps.embed.texts import text_expr
+from curate.steps.registry import register
 
 
 def normalized(expr: pl.Expr) -> pl.Expr:

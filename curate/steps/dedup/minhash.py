@@ -10,10 +10,10 @@ from pydantic import Field
 
 from curate.index import minhash as mh
 from curate.index.vectors import components
-from curate.pipeline.registry import register
 from curate.steps.base import Dedup, StepContext
 from curate.steps.dedup.keep import DedupParams, load_rows, resolve_groups, write_groups
 from curate.steps.embed.texts import text_expr
+from curate.steps.registry import register
 
 
 @register("dedup.minhash")

@@ -11,9 +11,9 @@ from pydantic import Field
 
 from curate.errors import ConfigError
 from curate.index import vectors as vx
-from curate.pipeline.registry import register
 from curate.steps.base import Dedup, StepContext
 from curate.steps.dedup.keep import DedupParams, load_rows, resolve_groups, write_groups
+from curate.steps.registry import register
 
 
 @register("dedup.semantic")

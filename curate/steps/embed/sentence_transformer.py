@@ -10,9 +10,9 @@ import numpy as np
 from pydantic import Field
 
 from curate.errors import MissingResourceError
-from curate.pipeline.registry import register
 from curate.steps.embed.base import Embedder, EmbedParams
 from curate.steps.embed.cache import cache_dir
+from curate.steps.registry import register
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # `model: fast`: a static (model2vec) model distilled locally from MiniLM, cached in the cache folder

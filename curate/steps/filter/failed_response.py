@@ -8,10 +8,10 @@ import polars as pl
 import regex as re
 from pydantic import Field, field_validator
 
-from curate.pipeline.registry import register
 from curate.schema import turn_texts
 from curate.steps.base import Filter, FilterParams
 from curate.steps.clean._text import is_verse
+from curate.steps.registry import register
 
 # Matched case-insensitively at the start of an assistant turn (after leading whitespace): a turn
 # that *is* an error message starts with it, while an answer that quotes a traceback to explain

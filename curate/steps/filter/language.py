@@ -7,10 +7,10 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import Field
 
-from curate.pipeline.registry import register
 from curate.schema import turn_texts
 from curate.steps.base import Filter, FilterParams, map_records, with_errors
 from curate.steps.clean._text import strip_code_expr
+from curate.steps.registry import register
 
 UNKNOWN = "unknown"
 MIXED = "mixed"

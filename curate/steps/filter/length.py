@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 from pydantic import Field
 
-from curate.pipeline.registry import register
 from curate.schema import turn_texts
 from curate.steps.base import Filter, FilterParams
+from curate.steps.registry import register
 
 _NONE = pl.lit(None, dtype=pl.Utf8)
 

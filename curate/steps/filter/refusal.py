@@ -12,8 +12,8 @@ import polars as pl
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from curate.pipeline.registry import register
 from curate.steps.base import Filter, FilterParams
+from curate.steps.registry import register
 
 _FAMILY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Characters that are special in polars' (Rust) regex syntax and must be escaped in a literal.

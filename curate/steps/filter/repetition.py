@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from curate.pipeline.registry import register
 from curate.schema import ERROR_COLUMN
 from curate.steps.base import Filter, FilterParams, map_records, with_errors
 from curate.steps.clean._text import is_verse, strip_code_expr
+from curate.steps.registry import register
 
 TOP_NS = (2, 3, 4)
 DUP_NS = (5, 6, 7, 8, 9, 10)

@@ -11,9 +11,9 @@ from pydantic import Field
 
 from curate.index import minhash as mh
 from curate.index import vectors as vx
-from curate.pipeline.registry import register
 from curate.steps.base import DECISION_SCHEMA, FilterParams, GlobalResult, GlobalStep, StepContext
 from curate.steps.embed.texts import text_expr
+from curate.steps.registry import register
 
 # rouge_score's default tokenizer: lowercase, every non [a-z0-9] run is a separator.
 _NON_ALNUM = r"[^a-z0-9]+"

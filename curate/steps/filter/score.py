@@ -8,8 +8,8 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from curate.errors import ConfigError
-from curate.pipeline.registry import register
 from curate.steps.base import Filter, FilterParams
+from curate.steps.registry import register
 
 
 @register("filter.score")

@@ -10,8 +10,8 @@ from pydantic import Field, field_validator
 
 from curate.analysis.diversity import METRICS
 from curate.errors import ConfigError
-from curate.pipeline.registry import register
 from curate.steps.base import Filter, FilterParams, StepContext
+from curate.steps.registry import register
 
 _NONE = pl.lit(None, dtype=pl.Utf8)
 

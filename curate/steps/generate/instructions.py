@@ -15,11 +15,11 @@ from curate.errors import ConfigError
 from curate.llm.client import EndpointError
 from curate.llm.config import Sampling
 from curate.llm.step import LLMStepParams
-from curate.pipeline.registry import register
 from curate.schema import make_batch, record_id
 from curate.steps.base import StepContext
 from curate.steps.filter.rouge_l import rouge_l_f, tokenize_expr
 from curate.steps.generate.base import REJECT_COLUMN, Generator
+from curate.steps.registry import register
 
 # Alpaca's generate_instruction.py post-processing: instructions of <= 3 or > 150 words are dropped, so
 # are those asking for non-text output (this word list), "Write a program" ones (the model tacked it onto

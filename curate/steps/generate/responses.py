@@ -10,11 +10,11 @@ from pydantic import Field
 from curate.llm.client import TRUNCATED
 from curate.llm.config import Sampling
 from curate.llm.step import LLMStepParams
-from curate.pipeline.registry import register
 from curate.schema import ERROR_COLUMN, TURN
 from curate.steps.base import with_errors
 from curate.steps.clean._text import rehash
 from curate.steps.generate.base import REJECT_COLUMN, Generator, as_messages, prompt_end
+from curate.steps.registry import register
 
 
 @register("generate.responses")

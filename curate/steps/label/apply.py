@@ -11,8 +11,8 @@ from pydantic import Field
 
 from curate.errors import MissingResourceError
 from curate.labels import LabelStore, default_labels_path
-from curate.pipeline.registry import register
 from curate.steps.base import DECISION_SCHEMA, GlobalResult, GlobalStep, StepContext, StepParams
+from curate.steps.registry import register
 
 _EMPTY = {"record_id": pl.Utf8(), "label": pl.Utf8()}
 

@@ -11,9 +11,9 @@ import polars as pl
 from pydantic import Field
 
 from curate.errors import ConfigError
-from curate.pipeline.registry import register
 from curate.steps.base import GlobalResult, GlobalStep, StepContext, StepParams
 from curate.steps.embed.texts import text_expr
+from curate.steps.registry import register
 
 CHUNK_ROWS = 20_000  # records scored per slice of the input
 # Embeddings of these scopes include the answer; prompt-only embeddings cannot tell a bad answer apart.
@@ -246,7 +246,7 @@ def _ledger(run_dir: Path) -> pl.LazyFrame | None:
 
 def _run_embedder(ctx: StepContext, folder: str) -> Any:
     """The embed step that wrote the run's embeddings (folder ``NN_<step id>``), rebuilt from the run's spec."""
-    from curate.pipeline.registry import get_step
+    from curate.steps.registry import get_step
 
     step_id = folder[3:]
     for st in (ctx.extra.get("spec") or {}).get("steps", []):

@@ -12,9 +12,9 @@ import polars as pl
 from pydantic import Field
 
 from curate.analysis.diversity import METRICS, group_figures, response_text_expr, response_words_expr
-from curate.pipeline.registry import register
 from curate.schema import first_user_expr
 from curate.steps.base import GlobalResult, GlobalStep, StepContext, StepParams
+from curate.steps.registry import register
 
 DUP_REASONS = ("exact_dup", "near_dup", "semantic_dup", "rouge_l_dup")
 

@@ -13,8 +13,8 @@ from pydantic import Field
 
 from curate.llm.config import Sampling
 from curate.llm.step import LLMStepMixin, LLMStepParams
-from curate.pipeline.registry import register
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
+from curate.steps.registry import register
 
 UNPARSED = "judge_unparsed"
 CHUNK_ROWS = 2048  # records judged per slice of the input: bounds the prompts held in memory

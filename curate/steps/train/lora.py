@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from curate.pipeline.registry import register
 from curate.steps.base import StepContext, StepParams
+from curate.steps.registry import register
 from curate.steps.train.base import Trainer
 
 

@@ -10,8 +10,8 @@ import polars as pl
 from pydantic import Field, field_validator
 
 from curate.errors import CurateError
-from curate.pipeline.registry import register
 from curate.steps.base import StepContext, StepParams
+from curate.steps.registry import register
 from curate.steps.write.base import Writer
 
 
