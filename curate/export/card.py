@@ -171,8 +171,28 @@ def _fmt_number(v: Any) -> str:
     return str(v)
 
 
+def generated_by(card: CardInput) -> list[str]:
+    """One line per `generate.*` step of the recipe: what it wrote, with which model and settings."""
+    out = []
+    extra = {str(r.get("step_id")): r.get("extra") or {} for r in card.steps}
+    for st in card.spec.get("steps", []) or []:
+        use = str(st.get("use") or "")
+        if not use.startswith("generate."):
+            continue
+        sid = str(st.get("id") or use)
+        params = st.get("params") or {}
+        llm, sampling = params.get("llm") or {}, params.get("sampling") or {}
+        settings = ", ".join(f"{k} {sampling[k]}" for k in ("temperature", "top_p", "max_tokens") if k in sampling)
+        what = "assistant answers" if use == "generate.responses" else "conversations (instruction, input, answer)"
+        n = extra.get(sid, {}).get("generated")
+        count = f"{int(n):,} " if isinstance(n, (int, float)) else ""
+        out.append(f"{count}{what} were written by the model `{llm.get('model')}` (step `{sid}`, {use}; "
+                   f"{settings or 'default sampling'}, seed {card.spec.get('seed', 0)}): model output, not human writing.")
+    return out
+
+
 def _limits(card: CardInput) -> list[str]:
-    out = list(card.licenses.warnings)
+    out = generated_by(card) + list(card.licenses.warnings)
     generated = [p.source for p in card.licenses.per_source if p.info.note and "generat" in p.info.note]
     if generated:
         out.append(f"Responses of {', '.join(f'`{s}`' for s in generated)} are model generations, not human answers.")

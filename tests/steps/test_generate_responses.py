@@ -219,3 +219,17 @@ def test_an_unreachable_endpoint_stops_the_run_before_any_record(tmp_path):
                          "params": {"llm": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "timeout_s": 2}}}]}
     with pytest.raises(EndpointError, match="127.0.0.1:9"):
         run_pipeline(build_plan(recipe), tmp_path / "runs" / "down" / "1", progress=False)
+
+
+def test_dataset_card_names_the_generating_model(tmp_path, fake):
+    src = tmp_path / "p.jsonl"
+    src.write_text("".join(json.dumps({"instruction": f"Q{i}?", "input": "", "output": ""}) + "\n" for i in range(3)))
+    out = tmp_path / "export"
+    recipe = {"name": "card", "seed": 9, "sources": [{"id": "a", "format": "alpaca", "path": str(src)}],
+              "steps": [{"use": "generate.responses",
+                         "params": {"llm": fake.llm(), "sampling": {"temperature": 0.3, "max_tokens": 50}}},
+                        {"use": "write.hub_dataset", "params": {"path": str(out)}}]}
+    run_pipeline(build_plan(recipe), tmp_path / "runs" / "card" / "1", progress=False)
+    card = (out / "README.md").read_text()
+    assert ("3 assistant answers were written by the model `fake-model` (step `generate_responses`, "
+            "generate.responses; temperature 0.3, top_p 1.0, max_tokens 50, seed 9)") in card
