@@ -21,6 +21,7 @@ import polars as pl
 
 from curate import demo
 from curate.pipeline.runner import run_pipeline
+from curate.rundir import RunDir
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 MODEL_STEPS = ("embed.sentence_transformer", "dedup.semantic", "score.map", "write.hub_dataset")
@@ -33,7 +34,7 @@ def unplanted_removed(raw: Path, run_dir: Path) -> dict[str, int]:
     planted = {(g["file"], g["record"]) for g in gt}
     originals = {(g["of"]["file"], g["of"]["record"]) for g in gt if g["of"]}
     out: dict[str, int] = {}
-    for f in sorted((run_dir / "ledger").glob("*.parquet")):
+    for f in RunDir(run_dir).ledger_files():
         led = pl.read_parquet(f, columns=["provenance", "step", "reason"])
         for prov, step, reason in led.iter_rows():
             rel = next((r for r in demo.FILES.values() if prov["file"].endswith(r)), prov["file"])

@@ -85,7 +85,7 @@ URLS = (
 
 class _Gen:
     def __init__(self, seed: int) -> None:
-        from curate import demo_text as dt
+        from curate.demo import text as dt
 
         self.dt = dt
         self.rng = random.Random(seed)

@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "steps": ("curate.pipeline.cli_steps", "list registered steps and their parameters"),
     "ingest": ("curate.ingest.cli", "read files of one format into a Parquet file in the conversation schema"),
     "inspect": ("curate.ingest.cli_inspect", "show counts and a few conversations of a Parquet file"),
-    "demo-data": ("curate.demo", "write the synthetic demo corpus (five sources, planted problems)"),
+    "demo-data": ("curate.demo.cli", "write the synthetic demo corpus (five sources, planted problems)"),
     "report": ("curate.analysis.cli", "write report.html and report.md for a run directory"),
     "browse": ("curate.browse.cli", "open the Streamlit browser on a run directory"),
     "labels": ("curate.browse.cli_labels", "export or inspect the labels store"),

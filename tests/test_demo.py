@@ -15,6 +15,8 @@ import pytest
 
 from curate import demo
 from curate.cli import main
+from curate.errors import ConfigError
+from curate.steps.filter.rouge_l import rouge_l_f
 
 N = 2_000
 SEED = 7
@@ -301,7 +303,7 @@ def test_p3_is_the_homogeneous_source(gt: list[dict[str, Any]], texts: dict[str,
 
 
 def test_topics_have_distinct_vocabulary() -> None:
-    from curate import demo_text
+    from curate.demo import text as demo_text
 
     assert len(demo_text.TOPICS) >= 30 and len(demo_text.PROGRAMMING_TOPICS) >= 6
     names = [t.name for t in demo_text.TOPICS]
@@ -318,7 +320,7 @@ def test_plant_scale_zero_is_clean_and_counts_scale(tmp_path: Path) -> None:
     assert clean["planted_total"] == 0 and (tmp_path / "clean" / "ground_truth.jsonl").read_bytes() == b""
     small, big = demo.make_plan(2_000), demo.make_plan(20_000)
     assert big.planted["oig"]["near_dup"] == 10 * small.planted["oig"]["near_dup"]
-    with pytest.raises(demo.ConfigError):
+    with pytest.raises(ConfigError):
         demo.make_plan(10)
 
 
@@ -413,10 +415,10 @@ def test_alpaca_instructions_vary(corpus: Path, gt: list[dict[str, Any]]) -> Non
     kept: list[list[str]] = []
     dropped = 0
     for p in prompts:  # Alpaca's greedy rule, quadratic: fine for 200 records
-        if any(demo.rouge_l_f(p, k) >= 0.7 for k in kept):
+        if any(rouge_l_f(p, k) >= 0.7 for k in kept):
             dropped += 1
         else:
             kept.append(p)
     assert dropped <= 0.05 * len(prompts)
     assert len({r["instruction"].split()[0] for r in rows}) >= 30
-    assert demo.rouge_l_f(["a", "b", "c", "d"], ["a", "x", "c", "d"]) == pytest.approx(0.75)
+    assert rouge_l_f(["a", "b", "c", "d"], ["a", "x", "c", "d"]) == pytest.approx(0.75)

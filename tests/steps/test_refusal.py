@@ -174,7 +174,7 @@ def test_refusal_ai_disclaimer_without_comma_and_not_able_to(batch_of):
 
 
 def test_refusal_catches_every_demo_refusal(batch_of):
-    from curate import demo_text
+    from curate.demo import text as demo_text
 
     f = RefusalFilter.from_params()
     texts = [r.replace("{e}", "a sourdough starter") for r in demo_text.REFUSALS]
