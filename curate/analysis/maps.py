@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -68,24 +68,93 @@ def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_n
     return out
 
 
-def knn_place(fitted: np.ndarray, fitted_xy: np.ndarray, vectors: np.ndarray, rows: np.ndarray, *,
-              k: int = 5, seed: int = 0, chunk: int = 100_000) -> np.ndarray:
-    """2-D positions of ``vectors[rows]``: the similarity-weighted mean position of the k nearest fitted rows."""
+def _knn(fitted: np.ndarray, vectors: np.ndarray, rows: np.ndarray, *, k: int, seed: int,
+         chunk: int) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """For each chunk of ``rows``: (output slice, similarities, neighbour rows in ``fitted``)."""
     from curate.index.vectors import build_index
 
     # A display position needs neighbours from the right region, not the exact top 5: recall@10 0.8
     # (nprobe 4 of 894 at 50K fitted rows) keeps 91% of the exact 5 neighbours at a third of the
     # CPU of recall 0.95 (3.2 s instead of 9.7 s per 100K rows; bench/analysis.py data).
-    index, _ = build_index(fitted, exact_max=20_000, seed=seed, target_recall=0.8)
+    index, _ = build_index(np.ascontiguousarray(fitted, dtype=np.float32), exact_max=20_000, seed=seed,
+                           target_recall=0.8)
     k = min(k, len(fitted))
-    out = np.empty((len(rows), 2), dtype=np.float32)
     for s in range(0, len(rows), chunk):
         q = np.ascontiguousarray(vectors[rows[s : s + chunk]], dtype=np.float32)
         sims, nb = index.search(q, k)
+        yield slice(s, s + len(q)), sims, nb
+
+
+def knn_place(fitted: np.ndarray, fitted_xy: np.ndarray, vectors: np.ndarray, rows: np.ndarray, *,
+              k: int = 5, seed: int = 0, chunk: int = 100_000) -> np.ndarray:
+    """2-D positions of ``vectors[rows]``: the similarity-weighted mean position of the k nearest fitted rows."""
+    return knn_place_labelled(fitted, fitted_xy, None, vectors, rows, k=k, seed=seed, chunk=chunk)[0]
+
+
+def knn_place_labelled(fitted: np.ndarray, fitted_xy: np.ndarray, fitted_labels: np.ndarray | None,
+                       vectors: np.ndarray, rows: np.ndarray, *, k: int = 5, seed: int = 0,
+                       chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """Positions as :func:`knn_place`, and each row's label: that of its most similar fitted row
+    (-1 for every row when ``fitted_labels`` is None)."""
+    out = np.empty((len(rows), 2), dtype=np.float32)
+    labels = np.full(len(rows), -1, dtype=np.int64)
+    if len(rows) == 0 or len(fitted) == 0:
+        return out[:0] if len(rows) == 0 else np.full((len(rows), 2), np.nan, np.float32), labels
+    for part, sims, nb in _knn(fitted, vectors, rows, k=k, seed=seed, chunk=chunk):
         w = np.where(nb >= 0, np.maximum(sims, 0.0) + 1e-6, 0.0).astype(np.float32)
         w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
-        out[s : s + chunk] = np.einsum("qk,qkd->qd", w, fitted_xy[np.maximum(nb, 0)])
-    return out
+        out[part] = np.einsum("qk,qkd->qd", w, fitted_xy[np.maximum(nb, 0)])
+        if fitted_labels is not None:
+            labels[part] = np.asarray(fitted_labels)[np.maximum(nb[:, 0], 0)]
+    return out, labels
+
+
+def same_vectors(a: np.ndarray, b: np.ndarray, *, atol: float = 1e-3, chunk: int = 100_000) -> bool:
+    """True when every row of ``a`` equals the same row of ``b`` within ``atol`` (read in chunks, so two
+    memory-mapped 1M x 384 matrices are compared without loading either)."""
+    if a.shape != b.shape:
+        return False
+    for s in range(0, len(a), chunk):
+        x = np.asarray(a[s : s + chunk], dtype=np.float32)
+        y = np.asarray(b[s : s + chunk], dtype=np.float32)
+        if not np.allclose(x, y, rtol=0.0, atol=atol):
+            return False
+    return True
+
+
+def match_clusters(prev: np.ndarray, new: np.ndarray, new_all: np.ndarray, *, min_share: float = 0.5) -> dict[int, int]:
+    """Stable ids for freshly computed clusters: ``{new label: id}``.
+
+    ``prev`` and ``new`` are the old and new labels of the records both maps hold (same order);
+    ``new_all`` every new label. A new cluster takes the id of the old cluster it shares the most
+    records with (Hungarian matching on the overlap counts, so no two new clusters take one id), when
+    that old cluster holds at least ``min_share`` of the new cluster's records that were mapped before.
+    Other clusters get ids above every old one. Noise (-1) stays -1.
+    """
+    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+
+    prev = np.asarray(prev, dtype=np.int64)
+    new = np.asarray(new, dtype=np.int64)
+    new_ids = sorted(int(c) for c in np.unique(new_all) if c >= 0)
+    old_ids = sorted(int(c) for c in np.unique(prev) if c >= 0)
+    mapping: dict[int, int] = {-1: -1}
+    if new_ids and old_ids:
+        both = (prev >= 0) & (new >= 0)
+        ni = np.searchsorted(new_ids, new[both])
+        oi = np.searchsorted(old_ids, prev[both])
+        overlap = np.zeros((len(new_ids), len(old_ids)), dtype=np.int64)
+        np.add.at(overlap, (ni, oi), 1)
+        seen = np.bincount(np.searchsorted(new_ids, new[new >= 0]), minlength=len(new_ids))
+        rows, cols = linear_sum_assignment(overlap, maximize=True)
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            if overlap[r, c] > 0 and overlap[r, c] >= min_share * seen[r]:
+                mapping[new_ids[r]] = old_ids[c]
+    nxt = max([*old_ids, *mapping.values(), -1]) + 1
+    for c in new_ids:
+        if c not in mapping:
+            mapping[c] = nxt
+            nxt += 1
+    return mapping
 
 
 def hdbscan_labels(xy: np.ndarray, *, min_cluster_size: int = 50, seed: int = 0) -> np.ndarray:

@@ -96,3 +96,107 @@ def test_map_step_writes_map_with_topics(tmp_path):
     clusters = json.loads((tmp_path / "02_score_map" / "clusters.json").read_text())
     assert sum(c["size"] for c in clusters) == 120 and len(clusters[0]["sample_prompts"]) == 3
     assert set(res.scores.columns) == {"id", "score_map.x", "score_map.y", "score_map.cluster", "score_map.topic"}
+
+
+def _planted(rng: np.random.Generator, drop: frozenset[int] = frozenset()) -> tuple[pl.DataFrame, np.ndarray]:
+    rows, vecs = [], []
+    centers = np.random.default_rng(1).normal(size=(3, 8)) * 4
+    for k, (name, words) in enumerate(TOPICS.items()):
+        for i in range(40):
+            text = "Explain the " + " ".join(rng.choice(words, size=4))
+            v = centers[k] + rng.normal(size=8) * 0.2
+            if k * 40 + i in drop:
+                continue
+            rows.append({"id": record_id(name, "f", i), "source": "s", "provenance": {"file": "f", "record": i},
+                         "turns": [{"role": "user", "content": text}, {"role": "assistant", "content": "ok"}]})
+            vecs.append(v)
+    v = np.asarray(vecs, dtype=np.float32)
+    return make_batch(rows), v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _map_run(run, batch, vectors, ledger: pl.DataFrame | None = None, mapped: pl.DataFrame | None = None,
+             **params):
+    """Embeddings of ``batch``, then score.map on ``mapped`` (default: all of ``batch``)."""
+    from curate import layout as L
+    from curate.layout import RunLayout
+
+    lay = RunLayout(run)
+    emb = write_embeddings(lay.step(1, "embed").path, batch["id"], len(vectors), vectors.shape[1])
+    emb[:] = vectors
+    emb.flush()
+    if ledger is not None:
+        lay.ledger_dir.mkdir(parents=True, exist_ok=True)
+        ledger.write_parquet(lay.step(1, "embed").ledger)
+    ctx = StepContext(run_dir=run, work_dir=lay.step(2, "score_map").path, seed=7)
+    MapScorer.from_params(step_id="score_map", clusters=3, **params).run(
+        (batch if mapped is None else mapped).lazy(), ctx)
+    return (pl.read_parquet(lay.step(2, "score_map").file(L.MAP)),
+            json.loads(lay.step(2, "score_map").file(L.MAP_INFO).read_text()),
+            lay.step(2, "score_map").file(L.MAP_REMOVED))
+
+
+def test_map_stays_put_across_reruns_and_places_removed_records(tmp_path):
+    """A rerun without two records keeps every position and cluster id; new records are placed by their
+    nearest neighbours; changed embeddings refit and still keep cluster ids by member overlap."""
+    recipe = tmp_path / "runs" / "planted"
+    batch, vectors = _planted(np.random.default_rng(3))
+    first, info1, _ = _map_run(recipe / "t1", batch, vectors)
+    assert info1["layout"] == "fitted" and info1["previous_run"] is None
+
+    # the rerun: two records dropped (as label.apply would), everything else as before
+    drop = frozenset({5, 50})
+    kept, kvec = _planted(np.random.default_rng(3), drop)
+    gone = batch.filter(~pl.col("id").is_in(kept["id"].implode()))
+    ledger = gone.with_columns(step=pl.lit("label_apply"), reason=pl.lit("manual_drop"),
+                               duplicate_of=pl.lit(None, pl.Utf8), similarity=pl.lit(None, pl.Float64))
+    second, info2, removed_path = _map_run(recipe / "t2", kept, kvec, ledger)
+    assert info2["layout"] == "reused" and info2["placed_points"] == 0 and info2["cluster_ids"] == "carried"
+    before = first.join(second, on="id", how="inner", suffix="_2")
+    assert before.height == 118
+    assert (before["x"] == before["x_2"]).all() and (before["y"] == before["y_2"]).all()
+    assert (before["cluster"] == before["cluster_2"]).all() and (before["topic"] == before["topic_2"]).all()
+    # the two removed records are placed by their embeddings (kept in the embed step's matrix of t1 only)
+    assert pl.read_parquet(removed_path).height == 0  # t2's embeddings never held them
+
+    # a third run that brings the two back and drops one more: placed among their own cluster
+    third_batch, tvec = _planted(np.random.default_rng(3), frozenset({7}))
+    third, info3, _ = _map_run(recipe / "t3", third_batch, tvec)
+    assert info3["layout"] == "reused" and info3["placed_points"] == 2
+    back = third.filter(pl.col("id").is_in(gone["id"].implode())).join(first, on="id", suffix="_1")
+    assert (back["cluster"] == back["cluster_1"]).all()
+
+    # embeddings changed: the layout is fitted again, and cluster ids are matched to the previous run's
+    moved = tvec + np.float32(0.01)
+    fourth, info4, _ = _map_run(recipe / "t4", third_batch, moved / np.linalg.norm(moved, axis=1, keepdims=True))
+    assert info4["layout"] == "fitted" and info4["why_fitted"] == "embeddings changed"
+    assert info4["cluster_ids"] == "matched" and info4["clusters_matched"] == 3
+    same = fourth.join(third, on="id", suffix="_3")
+    assert (same["cluster"] == same["cluster_3"]).all()
+
+
+def test_removed_records_are_placed_by_embedding_or_at_their_survivor(tmp_path):
+    batch, vectors = _planted(np.random.default_rng(4))
+    ids = batch["id"]
+    # ids[110:115] were removed after the embed step (they have embeddings); "dup-a" duplicates ids[0] and
+    # "dup-b" duplicates "dup-a", both removed before embedding; "too-short" has neither
+    late = batch.slice(110, 5).with_columns(step=pl.lit("dedup_semantic"), reason=pl.lit("semantic_dup"),
+                                            duplicate_of=pl.lit(ids[0]), similarity=pl.lit(0.97))
+    early = batch.slice(115, 3).with_columns(
+        pl.Series("id", ["dup-a", "dup-b", "too-short"]), step=pl.lit("dedup_exact"), reason=pl.lit("exact_dup"),
+        duplicate_of=pl.Series([ids[0], "dup-a", None]), similarity=pl.lit(1.0))
+    m, info, removed_path = _map_run(tmp_path / "runs" / "r" / "t1", batch, vectors, pl.concat([late, early]),
+                                     mapped=batch.slice(0, 110), stable=False)
+    removed = pl.read_parquet(removed_path)
+    assert info["removed_placed"] == {"embedding": 5, "duplicate_of": 2} and info["removed_unplaced"] == 1
+    got = {r["id"]: r for r in removed.iter_rows(named=True)}
+    survivor = m.filter(pl.col("id") == ids[0]).row(0, named=True)
+    for dup in ("dup-a", "dup-b"):
+        assert (got[dup]["x"], got[dup]["y"], got[dup]["cluster"]) == (survivor["x"], survivor["y"],
+                                                                      survivor["cluster"])
+        assert got[dup]["placed"] == "duplicate_of"
+    # ids[110:115] belong to the third planted topic: placed among its points, with its cluster and topic
+    third = m.slice(80, 30)
+    for rid in ids[110:115]:
+        r = got[rid]
+        assert r["placed"] == "embedding" and r["cluster"] == third["cluster"][0] and r["topic"] == third["topic"][0]
+        assert third["x"].min() - 1 <= r["x"] <= third["x"].max() + 1

@@ -242,7 +242,7 @@ class MapScorer(GlobalStep):
                 vectors[common], xy[common], labels[common], vectors, new, k=5, seed=ctx.seed)
         names = {int(c): str(t) for c, t in prev.map.select("cluster", "topic").unique("cluster").iter_rows()
                  if c is not None and t is not None and c >= 0}
-        info.update(layout="reused", reused_points=int(len(common)), placed_points=int(len(new)),
+        info.update(layout="reused", reused_points=len(common), placed_points=len(new),
                     cluster_ids="carried")
         return xy, labels, names
 
@@ -318,7 +318,7 @@ class MapScorer(GlobalStep):
         info["removed_placed"] = {"embedding": int((res["placed"] == "embedding").sum()),
                                   "duplicate_of": int((res["placed"] == "duplicate_of").sum())}
         info["removed_unplaced"] = int(ledger.height - res.height)
-        return res.select(list(L.MAP_REMOVED.schema or {})).cast(dict(L.MAP_REMOVED.schema or {}))
+        return res.select(list(L.MAP_REMOVED.schema or {})).cast(dict(L.MAP_REMOVED.schema or {}))  # type: ignore[arg-type]
 
 
 def _samples(out: pl.DataFrame, prompts: list[str], cluster: int, seed: int, n: int = 3) -> list[str]:
