@@ -30,7 +30,7 @@ from curate.analysis.maps import (
 )
 from curate.errors import ConfigError
 from curate.layout import RunLayout
-from curate.pipeline.registry import register
+from curate.steps.registry import register
 from curate.schema import first_user_expr
 from curate.steps.base import GlobalResult, GlobalStep, StepContext, StepParams
 from curate.steps.score.diversity import aligned_vectors, auto_k
