@@ -45,3 +45,17 @@ def test_params_need_a_bound_in_order():
         ScoreFilter.from_params(column="x.score")
     with pytest.raises(ValueError, match="above max_score"):
         ScoreFilter.from_params(column="x.score", min_score=5, max_score=1)
+
+
+def test_a_misspelt_column_stops_the_run_before_any_record(tmp_path):
+    import json
+
+    from curate.pipeline.runner import run_pipeline
+    from curate.pipeline.spec import build_plan
+
+    src = tmp_path / "a.jsonl"
+    src.write_text(json.dumps({"instruction": "q", "input": "", "output": "a"}) + "\n")
+    recipe = {"name": "fs", "sources": [{"id": "a", "format": "alpaca", "path": str(src)}],
+              "steps": [{"use": "filter.score", "params": {"column": "score_judge.score", "min_score": 5}}]}
+    with pytest.raises(ConfigError, match="no column 'score_judge.score'"):
+        run_pipeline(build_plan(recipe), tmp_path / "runs" / "fs" / "1", progress=False)

@@ -8,7 +8,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from curate.errors import ConfigError
-from curate.steps.base import Filter, FilterParams
+from curate.steps.base import Filter, FilterParams, StepContext
 from curate.steps.registry import register
 
 
@@ -38,12 +38,21 @@ class ScoreFilter(Filter):
                 raise ValueError(f"min_score {self.min_score} is above max_score {self.max_score}")
             return self
 
+    def prepare(self, ctx: StepContext) -> None:
+        """Fail before the first record when the input has no such column (a misspelt name, a missing step)."""
+        source = ctx.find_artifact("kept.parquet")  # this step's input: the previous step's kept records
+        if source is not None:
+            self._check(list(pl.read_parquet_schema(source)))
+
+    def _check(self, columns: list[str]) -> None:
+        if self.params.column not in columns:
+            scores = sorted(c for c in columns if "." in c)
+            raise ConfigError(f"{self.id}: no column {self.params.column!r} in the input; score columns here: "
+                              f"{', '.join(scores) or 'none'} (a score step must run before this filter)")
+
     def reject_reason(self, batch: pl.DataFrame) -> pl.Series:
         p = self.params
-        if p.column not in batch.columns:
-            scores = sorted(c for c in batch.columns if "." in c)
-            raise ConfigError(f"{self.id}: no column {p.column!r} in the input; score columns here: "
-                              f"{', '.join(scores) or 'none'} (a score step must run before this filter)")
+        self._check(batch.columns)
         col = pl.col(p.column).cast(pl.Float64)
         rules: list[tuple[pl.Expr, str | None]] = [(col.is_null() | col.is_nan(),
                                                     "score_missing" if p.missing == "remove" else None)]
