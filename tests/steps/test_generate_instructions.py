@@ -121,7 +121,8 @@ def test_prompt_and_seed_split():
 def recipe(tmp_path, fake, seeds=SEEDS, **params):
     return {"name": "si", "seed": 7, "sources": [{"id": "seed", "format": "alpaca", "path": str(seeds)}],
             "steps": [{"use": "generate.instructions",
-                       "params": {"llm": fake.llm(), "num_instructions": 5, "requests_per_round": 2,
+                       # one request at a time: the fake answers by arrival order, and arrival must be request order
+                       "params": {"llm": fake.llm(max_concurrency=1), "num_instructions": 5, "requests_per_round": 2,
                                   "keep_seeds": False, **params}}],
             "limits": {"max_quarantine_frac": 0.5}}
 
