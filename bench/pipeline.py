@@ -334,7 +334,7 @@ def profile_steps(path: Path, n: int, batch_size: int, top: int) -> None:
     """Each step in this process on the ingested data, one cProfile per step (no pool)."""
     import polars as pl
 
-    from curate.pipeline.runner import process_batch
+    from curate.pipeline.batches import process_batch
     from curate.pipeline.spec import build_plan
 
     plan = build_plan(recipe(path, 1, batch_size), origin="bench/pipeline.py")

@@ -20,13 +20,15 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
+from curate import layout as L
 from curate.errors import MissingResourceError
 
-EMBEDDINGS = "embeddings.npy"
-EMBEDDING_IDS = "embedding_ids.parquet"
-INDEX = "index.faiss"
-INDEX_IDS = "index_ids.parquet"
-EMBEDDING_INFO = "embedding.json"
+# File names inside an embed step's folder; declared, with their shapes, in curate.layout.
+EMBEDDINGS = L.EMBEDDINGS.name
+EMBEDDING_IDS = L.EMBEDDING_IDS.name
+INDEX = L.INDEX.name
+INDEX_IDS = L.INDEX_IDS.name
+EMBEDDING_INFO = L.EMBEDDING_INFO.name
 
 # Above this many vectors an exact self-kNN costs hours on a 2-core CPU (FACTS.md: 132 s per 100K).
 EXACT_MAX = 200_000

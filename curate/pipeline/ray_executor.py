@@ -7,8 +7,8 @@ stays in the driver, exactly as with the local executor:
 
 * **Batch steps** (filters, transforms): the driver reads the previous step's ``kept.parquet`` in the
   very batches the local executor uses (``pq.ParquetFile.iter_batches(batch_size)``), submits each as
-  one Ray task that runs the module-level :func:`curate.pipeline.runner.process_batch` (through
-  ``_worker_run``, which rebuilds the step from its registry key and params once per worker process,
+  one Ray task that runs the module-level :func:`curate.pipeline.batches.process_batch` (through
+  ``worker_run``, which rebuilds the step from its registry key and params once per worker process,
   as the local process pool does), and takes the :class:`BatchOutcome` s back **in submission order**.
   The runner then writes kept rows, ledger, quarantine and ``report_extra`` with the same sinks and
   checks the same invariants. At most ``2 x cluster CPUs`` batches are in flight, so driver and object
@@ -27,7 +27,7 @@ batch_format="pyarrow")``:
 1. *Same batches, same bytes.* Ray Data cuts its own blocks and batches (by file, row group and
    its target block size) and may coalesce or split them. The local executor's batch boundaries
    decide the row groups of every ``kept.parquet`` (one ``write_table`` per batch), which 50 records
-   ``process_batch``'s per-record retry looks at (``_FAIL_FAST``), and the per-batch
+   ``process_batch``'s per-record retry looks at (``FAIL_FAST``), and the per-batch
    ``report_extra`` totals. Reusing the runner's batches makes equality hold by construction rather
    than by tuning ``batch_size`` and ``preserve_order`` and hoping the block layout matches.
 2. *Exact accounting without smuggling.* ``map_batches`` returns one table per batch; the ledger,
@@ -53,7 +53,7 @@ from typing import Any
 import polars as pl
 
 from curate.errors import MissingResourceError
-from curate.pipeline.runner import BatchOutcome, _worker_run, worker_spec
+from curate.pipeline.batches import BatchOutcome, runs_in_workers, worker_run, worker_spec
 from curate.steps.base import Step
 
 INSTALL_HINT = "pip install 'curate[ray]'"
@@ -94,10 +94,14 @@ class RayExecutor:
             ray.init(address=self.address, include_dashboard=False)
             self._started = True
         if self._task is None:
-            self._task = ray.remote(num_cpus=1)(_worker_run)
+            self._task = ray.remote(num_cpus=1)(worker_run)
             cpus = int(ray.cluster_resources().get("CPU", 1))
             self.in_flight = max(2, min(2 * cpus, _MAX_IN_FLIGHT))
         return ray
+
+    def takes(self, step: Step, n_rows: int) -> bool:
+        """Every step that may run in another process; the rest run in the driver."""
+        return runs_in_workers(step)
 
     def outcomes(self, step: Step, batches: Iterator[pl.DataFrame], *, dry_run: bool,
                  protected: frozenset[str]) -> Iterator[BatchOutcome]:

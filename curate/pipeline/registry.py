@@ -5,6 +5,14 @@ Nothing inside curate imports this module; new code imports ``curate.steps.regis
 
 from __future__ import annotations
 
-from curate.steps.registry import RegistryError, all_steps, get_reader, get_step, load_all, register, scoped_registry
+from curate.steps.registry import (
+    RegistryError,
+    all_steps,
+    get_reader,
+    get_step,
+    load_all,
+    register,
+    scoped_registry,
+)
 
 __all__ = ["RegistryError", "all_steps", "get_reader", "get_step", "load_all", "register", "scoped_registry"]

@@ -1,8 +1,78 @@
-"""The run report as Markdown: a funnel in the style of the GPT4All technical report, per-source counts."""
+"""The run's report: ``report.json`` (layout.REPORT_SHAPE), its Markdown funnel in the style of the GPT4All
+technical report, and the one line per step the CLI prints.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import polars as pl
+
+from curate.layout import DIVERSITY, RunLayout, StepFolder
+from curate.pipeline.books import check_totals
+from curate.rundir import write_text_atomic
+from curate.steps.base import StepReport
+
+
+def build_report(layout: RunLayout, final: StepFolder, *, reports: list[StepReport],
+                 source_stats: dict[str, dict[str, Any]], head: dict[str, Any]) -> dict[str, Any]:
+    """report.json's content: ``head`` (name, run_dir, recipe_hash, started, seconds, dry_run, limit), the
+    step reports, per-source counts (kept after ``final``, removed per step and reason) and the run totals,
+    which must balance."""
+    kept_by_source = dict(pl.scan_parquet(final.kept).group_by("source").len().collect().iter_rows())
+    removed_by_source: dict[str, dict[str, int]] = {}
+    ledger_files = layout.ledger_files()
+    if ledger_files:
+        lg = pl.concat([pl.scan_parquet(f).select("source", "step", "reason") for f in ledger_files])
+        for src, step, reason, n in lg.group_by("source", "step", "reason").len().collect().iter_rows():
+            removed_by_source.setdefault(src, {})[f"{step}:{reason}"] = n
+    sources = {sid: {**st, "kept": int(kept_by_source.get(sid, 0)), "removed": removed_by_source.get(sid, {})}
+               for sid, st in source_stats.items()}
+    totals = {
+        "read": sum(s["read"] for s in source_stats.values()),
+        "added": sum(r.n_added for r in reports),
+        "kept": int(sum(kept_by_source.values())),
+        "removed": sum(sum(r.rejected.values()) for r in reports),
+        "quarantined": sum(sum(r.quarantined.values()) for r in reports),
+    }
+    check_totals(totals)
+    report: dict[str, Any] = {**head, "steps": [r.to_json() for r in reports], "sources": sources, "totals": totals}
+    diversity = layout.find(DIVERSITY)  # score.diversity's per-source table
+    if diversity is not None:
+        report["diversity"] = json.loads(diversity.read_text())
+    return report
+
+
+def write_report(layout: RunLayout, report: dict[str, Any]) -> None:
+    """report.json and report.md, each written atomically."""
+    write_text_atomic(layout.report, json.dumps(report, indent=1, default=str))
+    write_text_atomic(layout.report_md, funnel_markdown(report))
+
+
+def format_line(rep: StepReport) -> str:
+    """One step as the CLI prints it: in -> out, top reasons, quarantine, flags, warnings, time."""
+    removed = sum(rep.rejected.values())
+    q = sum(rep.quarantined.values())
+    reasons = ", ".join(f"{k} {v:,}" for k, v in rep.rejected.most_common(3))
+    parts = [f"{rep.step_id:<28} {rep.n_in:>10,} -> {rep.n_out:>10,}"]
+    if rep.n_added:
+        parts.append(f"+{rep.n_added:,} split")
+    if removed:
+        parts.append(f"-{removed:,} ({reasons})")
+    if q:
+        parts.append(f"quarantined {q:,}")
+    if rep.flagged:
+        parts.append("flagged " + ", ".join(f"{k} {v:,}" for k, v in rep.flagged.most_common(3)))
+    unmatched = rep.extra.get("labels_unmatched")
+    if unmatched:
+        examples = ", ".join(str(i) for i in rep.extra.get("labels_unmatched_examples") or [])
+        parts.append(f"labels matching no record {int(unmatched):,} (e.g. {examples})")
+    no_assistant = rep.extra.get("no_assistant_turn")
+    if no_assistant:
+        parts.append(f"warning: {int(no_assistant):,} exported without an assistant turn")
+    parts.append("cached" if rep.cached else f"{rep.seconds:.1f}s")
+    return "  ".join(parts)
 
 
 def _n(v: Any) -> str:

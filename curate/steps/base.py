@@ -11,6 +11,9 @@ Kinds and the one method an author implements:
 A batch is a ``polars.DataFrame`` in the conversation schema (see ``curate.schema``). Any step may
 mark rows it cannot process by setting ``curate.schema.ERROR_COLUMN`` (``_error``) to
 ``"<ExcType>: <msg>"``; the runner moves those rows to quarantine, so one bad record never fails a batch.
+
+A step declares the run artifacts it reads (``needs``) and writes (``provides``), from
+:mod:`curate.layout`; ``build_plan`` checks their order before any data is read.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ from typing import Any, ClassVar, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from curate.layout import Artifact, RunLayout, StepFolder
 from curate.schema import ERROR_COLUMN
+
+# A Transform may set this column to reject rows (e.g. clean.pii in drop mode); the runner sends them to the ledger.
+REJECT_COLUMN = "_reject"
 
 DECISION_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.Utf8(),
@@ -114,10 +121,11 @@ def _clean_number(v: Any) -> Any:
 
 @dataclass
 class StepContext:
-    """What a global step may use besides the dataset: its work folder, the run folder, the seed.
+    """What a step may use besides its records: its folder of the run directory, the run's layout, the seed.
 
     ``protected_ids`` are records a person labelled keep: the runner never removes them.
     ``not_duplicate_ids`` are records a person marked "not a duplicate": dedup never removes them.
+    ``input_path`` is the ``kept.parquet`` the step reads (the previous step's output).
     """
 
     run_dir: Path
@@ -127,16 +135,27 @@ class StepContext:
     protected_ids: frozenset[str] = frozenset()
     not_duplicate_ids: frozenset[str] = frozenset()
     progress: bool = True
+    input_path: Path | None = None
 
-    def artifact(self, name: str) -> Path:
-        """Path of a file this step writes into its own folder of the run directory."""
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_dir)
+
+    @property
+    def folder(self) -> StepFolder:
+        """This step's own folder (``NN_<step_id>``)."""
+        return self.layout.folder(self.work_dir)
+
+    def artifact(self, artifact: Artifact | str) -> Path:
+        """Where this step writes ``artifact`` (a declared :mod:`curate.layout` artifact, or its file name)."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        return self.work_dir / name
+        return self.work_dir / (artifact.name if isinstance(artifact, Artifact) else artifact)
 
-    def find_artifact(self, name: str) -> Path | None:
-        """The newest file called ``name`` written by an earlier step of this run (e.g. embeddings)."""
-        hits = sorted(p for p in self.run_dir.glob(f"[0-9][0-9]_*/{name}") if p.parent != self.work_dir)
-        hits = [p for p in hits if p.parent.name < self.work_dir.name]
+    def find_artifact(self, artifact: Artifact | str) -> Path | None:
+        """``artifact`` as the newest earlier step of this run wrote it (e.g. the embeddings), or None."""
+        name = artifact.name if isinstance(artifact, Artifact) else artifact
+        hits = [f.path / name for f in self.layout.step_folders()
+                if f.name < self.work_dir.name and f.path != self.work_dir and (f.path / name).exists()]
         return hits[-1] if hits else None
 
 
@@ -154,6 +173,9 @@ class Step(ABC):
     key: ClassVar[str] = ""  # set by @register
     scope: ClassVar[str] = "batch"  # "batch": sees one batch at a time; "global": sees the whole set
     Params: ClassVar[type[StepParams]] = StepParams
+    # Run artifacts an earlier step must have written (needs) and that this step writes (provides).
+    needs: ClassVar[tuple[Artifact, ...]] = ()
+    provides: ClassVar[tuple[Artifact, ...]] = ()
 
     def __init__(self, params: StepParams | None = None, step_id: str | None = None, seed: int = 0) -> None:
         self.params: Any = params if params is not None else self.Params()
@@ -171,6 +193,10 @@ class Step(ABC):
 
     def prepare(self, ctx: StepContext) -> None:
         """Called once before the first batch, with the run's context (e.g. to read an earlier artifact)."""
+
+    def needed(self) -> tuple[Artifact, ...]:
+        """What this configured step needs; ``needs`` unless a parameter adds or removes a need."""
+        return self.needs
 
     def fingerprint(self) -> dict[str, Any]:
         """What determines this step's output apart from its input (for the resume cache)."""

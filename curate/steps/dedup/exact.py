@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate import layout as L
 from curate.steps.base import Dedup, StepContext
 from curate.steps.dedup.keep import DedupParams, load_rows, resolve_groups, write_groups
 from curate.steps.embed.texts import text_expr
@@ -29,6 +30,8 @@ class ExactDedup(Dedup):
 
     Reasons: exact_dup.
     """
+
+    provides = (L.GROUPS,)
 
     class Params(DedupParams):
         scope: Literal["conversation", "prompt", "first_user", "user"] = Field(

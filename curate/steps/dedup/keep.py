@@ -13,18 +13,11 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
+from curate.layout import GROUPS
 from curate.schema import turn_texts
 from curate.steps.base import DECISION_SCHEMA, StepContext, StepParams
 
-GROUPS_FILE = "groups.parquet"
-GROUP_SCHEMA: dict[str, pl.DataType] = {
-    "group_id": pl.Int64(),
-    "survivor": pl.Utf8(),
-    "member": pl.Utf8(),
-    "similarity": pl.Float64(),
-    "removed": pl.Boolean(),
-    "step": pl.Utf8(),
-}
+GROUP_SCHEMA: dict[str, pl.DataType] = dict(GROUPS.schema or {})
 _SIMPLE = ("longest_response", "source_priority", "first")
 
 
@@ -143,8 +136,8 @@ def resolve_groups(
 
 
 def write_groups(groups: pl.DataFrame, ctx: StepContext) -> dict[str, float]:
-    """Save ``groups.parquet`` for the browser and return the step totals (groups, removed)."""
-    groups.write_parquet(ctx.artifact(GROUPS_FILE))
+    """Save the GROUPS artifact for the browser and return the step totals (groups, removed)."""
+    groups.write_parquet(ctx.artifact(GROUPS))
     return {
         "groups": float(groups["group_id"].n_unique()) if len(groups) else 0.0,
         "removed": float(groups["removed"].sum()) if len(groups) else 0.0,

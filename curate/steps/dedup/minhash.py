@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate import layout as L
 from curate.index import minhash as mh
 from curate.index.vectors import components
 from curate.steps.base import Dedup, StepContext
@@ -46,6 +47,8 @@ class MinHashDedup(Dedup):
 
     Reasons: near_dup.
     """
+
+    provides = (L.GROUPS,)
 
     class Params(DedupParams):
         scope: Literal["conversation", "prompt", "first_user", "user", "assistant"] = Field(

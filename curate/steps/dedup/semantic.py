@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate import layout as L
 from curate.errors import ConfigError
 from curate.index import vectors as vx
 from curate.steps.base import Dedup, StepContext
@@ -31,6 +32,12 @@ class SemanticDedup(Dedup):
     Reasons: semantic_dup.
     """
 
+    needs = (L.EMBEDDINGS, L.EMBEDDING_IDS)
+    provides = (L.GROUPS,)
+
+    def needed(self) -> tuple[L.Artifact, ...]:
+        return self.needs + ((L.INDEX, L.INDEX_IDS) if self.params.mode == "knn" else ())
+
     class Params(DedupParams):
         threshold_cosine: float = Field(0.95, gt=0, le=1, description="Cosine at or above which two records are duplicates.")
         mode: Literal["kmeans", "knn"] = Field("kmeans", description="kmeans (SemDeDup) or knn (index range search).")
@@ -39,7 +46,7 @@ class SemanticDedup(Dedup):
 
     def decide(self, ds: pl.LazyFrame, ctx: StepContext) -> pl.DataFrame:
         p = self.params
-        emb_path = ctx.find_artifact(vx.EMBEDDINGS)
+        emb_path = ctx.find_artifact(L.EMBEDDINGS)
         if emb_path is None:
             raise ConfigError(
                 f"{self.id}: no embeddings found in this run; add `embed.sentence_transformer` "

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate import layout as L
 from curate.index import vectors as vx
 from curate.steps.base import GlobalResult, GlobalStep, StepContext, StepParams
 from curate.steps.embed.cache import EmbeddingCache, cache_dir, text_key
@@ -39,7 +40,10 @@ class EmbedParams(StepParams):
 
 
 class Embedder(GlobalStep):
+    """Base of the embed steps: embeddings of every record, a FAISS index over them, and how they were made."""
+
     kind: ClassVar[str] = "embed"
+    provides = (L.EMBEDDINGS, L.EMBEDDING_IDS, L.INDEX, L.INDEX_IDS, L.EMBEDDING_INFO)
     Params: ClassVar[type[StepParams]] = EmbedParams
 
     @abstractmethod

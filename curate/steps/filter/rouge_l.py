@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate import layout as L
 from curate.index import minhash as mh
 from curate.index import vectors as vx
 from curate.steps.base import DECISION_SCHEMA, FilterParams, GlobalResult, GlobalStep, StepContext
@@ -111,7 +112,7 @@ class RougeLFilter(GlobalStep):
         bands, brows = mh.lsh_params(p.candidate_jaccard, p.num_perm)
         ci, cj = mh.candidate_pairs(sig, bands, brows, active=sh.counts() > 0)
         if p.knn > 0:
-            emb_path = ctx.find_artifact(vx.EMBEDDINGS)
+            emb_path = ctx.find_artifact(L.EMBEDDINGS)
             if emb_path is not None:
                 ki, kj = self._knn_pairs(rows, emb_path, p.knn)
                 pairs = np.unique(

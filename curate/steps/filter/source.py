@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 import polars as pl
 from pydantic import Field, field_validator
 
+from curate import layout as L
 from curate.analysis.diversity import METRICS
 from curate.errors import ConfigError
 from curate.steps.base import Filter, FilterParams, StepContext
@@ -79,6 +80,11 @@ class SourceFilter(Filter):
     low_diversity_subset.
     """
 
+    provides = (L.SOURCE_DECISIONS,)
+    
+    def needed(self) -> tuple[L.Artifact, ...]:
+        return (L.DIVERSITY,) if self.params.drop_if else ()
+
     parallel: ClassVar[bool] = False  # drop_if decisions come from prepare(), in the main process
 
     class Params(FilterParams):
@@ -116,7 +122,7 @@ class SourceFilter(Filter):
         p = self.params
         if not p.drop_if:
             return
-        path = ctx.find_artifact("diversity.json")
+        path = ctx.find_artifact(L.DIVERSITY)
         if path is None:
             raise ConfigError(f"{self.id}: drop_if needs figures from a `score.diversity` step before it")
         figures = json.loads(path.read_text())
@@ -143,7 +149,7 @@ class SourceFilter(Filter):
                                 "figures": {k.rpartition("_")[0]: row.get(k.rpartition("_")[0]) for k in p.drop_if}}
         self._dropped_groups = frozenset(dropped)
         self.report_extra = {"dropped_groups": float(len(dropped))}
-        ctx.artifact("source_decisions.json").write_text(json.dumps(
+        ctx.artifact(L.SOURCE_DECISIONS).write_text(json.dumps(
             {"scope": p.drop_if_scope, "match": p.drop_if_match, "rule": p.drop_if, "groups": decisions}, indent=1))
 
     def rules(self) -> list[tuple[pl.Expr, str]]:

@@ -203,7 +203,7 @@ class InstructionGenerator(Generator):
         if p.num_prompt_tasks >= p.tasks_per_request:
             raise ConfigError(f"{self.id}: num_prompt_tasks ({p.num_prompt_tasks}) must be below tasks_per_request "
                               f"({p.tasks_per_request}): the model writes the rest of the list")
-        source = ctx.find_artifact("kept.parquet")
+        source = ctx.input_path
         seeds = self._read_seeds(source) if source is not None else []
         if len(seeds) < p.num_prompt_tasks:
             raise ConfigError(f"{self.id}: {len(seeds)} seed tasks in the input (records with a user turn and an "

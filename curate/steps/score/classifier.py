@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate import layout as L
 from curate.errors import ConfigError
 from curate.steps.base import GlobalResult, GlobalStep, StepContext, StepParams
 from curate.steps.embed.texts import text_expr
@@ -93,6 +94,9 @@ class ClassifierScorer(GlobalStep):
     Reasons: none (a scorer).
     """
 
+    def needed(self) -> tuple[L.Artifact, ...]:
+        return (L.EMBEDDINGS, L.EMBEDDING_IDS) if self.params.features == "embeddings" else ()
+
     kind: ClassVar[str] = "score"
 
     class Params(StepParams):
@@ -160,7 +164,7 @@ class ClassifierScorer(GlobalStep):
     def _feature_kind(self, ctx: StepContext) -> FeatureKind:
         from curate.index import vectors as vx
 
-        emb = ctx.find_artifact(vx.EMBEDDINGS)
+        emb = ctx.find_artifact(L.EMBEDDINGS)
         if self.params.features == "tfidf":
             return "tfidf"
         if self.params.features == "embeddings":
@@ -175,7 +179,7 @@ class ClassifierScorer(GlobalStep):
         """Embeddings of the training rows: the run's where it has them, else embedded by the run's model."""
         from curate.index import vectors as vx
 
-        emb = ctx.find_artifact(vx.EMBEDDINGS)
+        emb = ctx.find_artifact(L.EMBEDDINGS)
         assert emb is not None
         emb_ids, matrix = vx.load_embeddings(emb)
         pos = {rid: i for i, rid in enumerate(emb_ids.to_list())}

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate import layout as L
 from curate.analysis.diversity import METRICS, group_figures, response_text_expr, response_words_expr
 from curate.schema import first_user_expr
 from curate.steps.base import GlobalResult, GlobalStep, StepContext, StepParams
@@ -26,7 +27,7 @@ def auto_k(n: int) -> int:
 
 def aligned_vectors(ctx: StepContext, ids: pl.Series) -> np.ndarray | None:
     """Rows of the run's embeddings for ``ids`` (in that order), or None when no embed step ran."""
-    path = ctx.find_artifact("embeddings.npy")
+    path = ctx.find_artifact(L.EMBEDDINGS)
     if path is None:
         return None
     from curate.index.vectors import load_embeddings
@@ -58,6 +59,8 @@ class DiversityScorer(GlobalStep):
 
     Reasons: none (a scorer).
     """
+
+    provides = (L.DIVERSITY,)
 
     kind: ClassVar[str] = "score"
 
@@ -134,7 +137,7 @@ class DiversityScorer(GlobalStep):
             "per_source": per_source,
             "per_subset": per_subset,
         }
-        ctx.artifact("diversity.json").write_text(json.dumps(_finite(out), indent=1))
+        ctx.artifact(L.DIVERSITY).write_text(json.dumps(_finite(out), indent=1))
         timings["seconds_figures"] = time.perf_counter() - t0
         self.report_extra = {"clusters": float(k), "overall_vendi": float(overall.get("vendi", float("nan"))),
                              **timings}
@@ -166,8 +169,7 @@ def _nn_dist_all(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def _duplicates_by_source(ctx: StepContext) -> dict[str, int]:
-    files = sorted((ctx.run_dir / "ledger").glob("*.parquet"))
-    files = [f for f in files if f.stem < ctx.work_dir.name]
+    files = [f for f in ctx.layout.ledger_files() if f.stem < ctx.work_dir.name]
     if not files:
         return {}
     lg = pl.concat([pl.scan_parquet(f).select("source", "reason") for f in files])

@@ -30,9 +30,9 @@ from curate.analysis.maps import (
 )
 from curate.errors import ConfigError
 from curate.layout import RunLayout
-from curate.steps.registry import register
 from curate.schema import first_user_expr
 from curate.steps.base import GlobalResult, GlobalStep, StepContext, StepParams
+from curate.steps.registry import register
 from curate.steps.score.diversity import aligned_vectors, auto_k
 
 NOISE_TOPIC = "noise"
@@ -116,6 +116,9 @@ class MapScorer(GlobalStep):
 
     Reasons: none (a scorer).
     """
+
+    needs = (L.EMBEDDINGS, L.EMBEDDING_IDS)
+    provides = (L.MAP, L.MAP_REMOVED, L.MAP_INFO, L.CLUSTERS, L.VERBS)
 
     kind: ClassVar[str] = "score"
 

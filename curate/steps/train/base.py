@@ -27,10 +27,10 @@ class Trainer(GlobalStep):
         if given:
             return Path(given)
         spec = ctx.extra.get("spec")
-        if spec is None and (ctx.run_dir / "spec.yaml").is_file():
+        if spec is None and ctx.layout.spec.is_file():
             import yaml
 
-            spec = yaml.safe_load((ctx.run_dir / "spec.yaml").read_text(encoding="utf-8"))
+            spec = yaml.safe_load(ctx.layout.spec.read_text(encoding="utf-8"))
         paths = [
             st.get("params", {}).get("path")
             for st in (spec or {}).get("steps", [])

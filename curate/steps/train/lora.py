@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from curate import layout as L
 from curate.steps.base import StepContext, StepParams
 from curate.steps.registry import register
 from curate.steps.train.base import Trainer
@@ -21,6 +22,8 @@ class LoraTrainer(Trainer):
 
     Reasons: none (a trainer removes nothing).
     """
+
+    provides = (L.TRAIN_CHECK,)
 
     class Params(StepParams):
         dataset: str | None = Field(
@@ -68,5 +71,5 @@ class LoraTrainer(Trainer):
         if not ctx.progress:
             cfg.train.progress = False
         prep = prepare(dataset_dir, cfg)
-        ctx.artifact("check.txt").write_text(prep.report + "\n", encoding="utf-8")
+        ctx.artifact(L.TRAIN_CHECK).write_text(prep.report + "\n", encoding="utf-8")
         return train(prep, resume=self.params.resume).metrics

@@ -8,10 +8,11 @@ from typing import ClassVar
 
 import polars as pl
 
+from curate import layout as L
 from curate.errors import ConfigError
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
 
-TRIAL_EXPORT = "export"  # a trial run's writer writes into <run>/NN_<step_id>/export instead of its path
+TRIAL_EXPORT = L.TRIAL_EXPORT.name  # a trial run's writer writes into <run>/NN_<step_id>/export, not its path
 
 
 class Writer(GlobalStep):

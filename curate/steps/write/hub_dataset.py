@@ -9,6 +9,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import Field, field_validator
 
+from curate import layout as L
 from curate.errors import CurateError
 from curate.steps.base import StepContext, StepParams
 from curate.steps.registry import register
@@ -23,7 +24,7 @@ def _reports(ctx: StepContext) -> list[dict[str, Any]]:
     """
     reports = ctx.extra.get("reports")
     if reports is None:
-        report_json = ctx.run_dir / "report.json"
+        report_json = ctx.layout.report
         if report_json.exists():
             return list(json.loads(report_json.read_text()).get("steps", []))
         raise CurateError(
@@ -37,7 +38,7 @@ def _spec(ctx: StepContext) -> dict[str, Any]:
     spec = ctx.extra.get("spec")
     if spec is not None:
         return dict(spec)
-    path = ctx.run_dir / "spec.yaml"
+    path = ctx.layout.spec
     if not path.exists():
         raise CurateError(
             "write.hub_dataset needs the run's spec for its card: pass ctx.extra['spec'] or write spec.yaml first"
@@ -104,7 +105,7 @@ class HubDatasetWriter(Writer):
 
         p = self.params
         spec = _spec(ctx)
-        diversity_json = ctx.find_artifact("diversity.json")
+        diversity_json = ctx.find_artifact(L.DIVERSITY)
         run = RunInfo(
             name=str(spec.get("name") or ctx.run_dir.name),
             spec=spec,
