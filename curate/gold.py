@@ -34,7 +34,8 @@ LABELS = ("keep", "failed", "refusal", "degenerate", "non_english", "other_bad")
 FILTER_CLASSES = ("failed", "refusal", "degenerate", "non_english")
 GOLD_ROW = "_gold_row"
 # Steps that need the whole set, a source's figures or people's labels, not one record: not measured here.
-_NOT_PER_RECORD = ("label.", "filter.source")
+# Generators call a model and write new text: the filters are measured on the labelled records' own answers.
+_NOT_PER_RECORD = ("label.", "filter.source", "generate.")
 
 
 @dataclass(frozen=True)

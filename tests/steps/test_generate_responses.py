@@ -233,3 +233,14 @@ def test_dataset_card_names_the_generating_model(tmp_path, fake):
     card = (out / "README.md").read_text()
     assert ("3 assistant answers were written by the model `fake-model` (step `generate_responses`, "
             "generate.responses; temperature 0.3, top_p 1.0, max_tokens 50, seed 9)") in card
+
+
+def test_gold_evaluation_measures_the_distill_recipes_filters_without_a_model():
+    from pathlib import Path
+
+    from curate.gold import batch_steps
+    from curate.pipeline.spec import build_plan, read_yaml_file
+
+    raw = read_yaml_file(Path(__file__).resolve().parents[2] / "pipelines" / "gpt4all-distill.yaml")
+    keys = [s.key for s in batch_steps(build_plan(raw).steps)]
+    assert "generate.responses" not in keys and "filter.refusal" in keys
