@@ -179,9 +179,34 @@ def build_plan(raw: dict[str, Any], origin: str = "recipe") -> Plan:
             problems.extend(_annotate_params(_pydantic_problems(e, f"steps[{i}].params"), cls))
             continue
         steps.append(cls(params, step_id=step_id.replace(".", "_"), seed=spec.seed))
+    if not problems:
+        problems = order_problems(steps)
     if problems:
         raise SpecError(problems, origin)
     return Plan(spec=spec, readers=readers, steps=steps, origin=origin)
+
+
+def order_problems(steps: list[Step]) -> list[str]:
+    """Steps that need a run artifact (``Step.needed()``) no earlier step provides, one problem per step.
+
+    ``steps`` are aligned with the recipe's ``steps:`` list, so each problem names its YAML location.
+    """
+    provided: dict[str, str] = {}  # artifact name -> id of the last step before that provides it
+    problems = []
+    for i, step in enumerate(steps):
+        missing = [a for a in step.needed() if a.name not in provided]
+        if missing:
+            later = [f"{s.key} (steps[{j}])" for j, s in enumerate(steps) if j > i
+                     and any(a in s.provides for a in missing)]
+            fix = (f"move {later[0]} before it" if later else
+                   f"add {missing[0].producer} before it")
+            problems.append(
+                f"steps[{i}].use: {step.key} ({step.id}) needs {', '.join(a.name for a in missing)}, which no "
+                f"earlier step writes; {fix}"
+            )
+        for a in step.provides:
+            provided[a.name] = step.id
+    return problems
 
 
 def _annotate_params(problems: list[str], cls: type[Step]) -> list[str]:
