@@ -25,8 +25,8 @@ def test_semantic_dedup_before_embed_names_the_step_and_the_fix() -> None:
     with pytest.raises(SpecError) as exc:
         build_plan(_recipe({"use": "dedup.semantic"}, {"use": "embed.sentence_transformer"}))
     assert exc.value.problems == [
-        "steps[0].use: dedup.semantic (dedup_semantic) needs embeddings.npy, embedding_ids.parquet, which no "
-        "earlier step writes; move embed.sentence_transformer (steps[1]) before it"
+        ("steps[0].use: dedup.semantic (dedup_semantic) needs embeddings.npy, embedding_ids.parquet, which no "
+         "earlier step writes; move embed.sentence_transformer (steps[1]) before it"),
     ]
 
 
