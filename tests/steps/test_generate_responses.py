@@ -9,7 +9,6 @@ import polars as pl
 import pytest
 
 from curate.llm.client import EndpointError
-from curate.pipeline.runner import REJECT_COLUMN as RUNNER_REJECT
 from curate.pipeline.runner import run_pipeline
 from curate.pipeline.spec import build_plan
 from curate.schema import ERROR_COLUMN, content_hash
@@ -39,10 +38,6 @@ def prepared(tmp_path, fake, **params):
 
 def texts(batch):
     return [[(t["role"], t["content"]) for t in turns] for turns in batch["turns"].to_list()]
-
-
-def test_reject_column_is_the_runners():
-    assert REJECT_COLUMN == RUNNER_REJECT
 
 
 def test_fill_answers_only_missing_and_writes_score_columns(tmp_path, fake, batch_of):

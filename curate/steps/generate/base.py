@@ -14,11 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from curate.llm.step import LLMStepMixin
-from curate.steps.base import StepContext, Transform
+from curate.steps.base import REJECT_COLUMN, StepContext, Transform
 
-# The runner's contract (curate.pipeline.runner.REJECT_COLUMN): a Transform's rows with a reason here
-# go to the ledger. Steps never import the runner, so the name is repeated here and a test checks it.
-REJECT_COLUMN = "_reject"
+__all__ = ["REJECT_COLUMN", "Generator", "as_messages", "prompt_end"]
 
 
 class Generator(LLMStepMixin, Transform):
