@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output folder")
     parser.add_argument("--merge", action="store_true", help="also write merged weights to <output>/merged")
+    parser.add_argument("--gguf", metavar="TYPE", choices=("f32", "f16", "q8_0", "q4_0"),
+                        help="also write <output>/model-TYPE.gguf (merged; GPT4All/llama.cpp) (output.gguf)")
     parser.add_argument("--check", action="store_true", help="only render and check the data; do not train")
 
 
@@ -36,6 +38,8 @@ def named_overrides(args: argparse.Namespace) -> dict[str, Any]:
         named["train.max_steps"] = args.max_steps
     if args.merge:
         named["output.merge"] = True
+    if args.gguf:
+        named["output.gguf"] = args.gguf
     return named
 
 

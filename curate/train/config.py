@@ -122,6 +122,9 @@ class CheckConfig(_Strict):
 class OutputConfig(_Strict):
     dir: str = Field("finetune-out", description="Output folder: adapter/, metrics.json, metrics.jsonl, checkpoints/.")
     merge: bool = Field(False, description="Also write merged full weights to <dir>/merged.")
+    gguf: Literal["f32", "f16", "q8_0", "q4_0"] | None = Field(
+        None, description="Also write <dir>/model-<type>.gguf from the merged weights (Llama only; implies merge)."
+    )
 
 
 class FinetuneConfig(_Strict):
@@ -152,7 +155,7 @@ class FinetuneConfig(_Strict):
 # Keys a resumed run may change: they do not alter what the checkpoint's optimizer state means.
 RESUME_MUTABLE = {
     "train.max_steps", "train.epochs", "train.logging_steps", "train.save_steps", "train.save_total_limit",
-    "train.progress", "train.eval_batch_size", "output.merge", "output.dir", "check.show",
+    "train.progress", "train.eval_batch_size", "output.merge", "output.gguf", "output.dir", "check.show",
     "hardware.device", "hardware.gpu_memory_gb", "hardware.check_memory",
 }
 

@@ -118,6 +118,13 @@ def prepare(dataset_dir: str | Path, cfg: FinetuneConfig, log: Log = print) -> P
         split_files(root, cfg.data.eval_split)
     device = resolve_device(cfg)
     shape_cfg = read_model_config(cfg.model.name_or_path)
+    if cfg.output.gguf:  # refuse before training what the GGUF writer cannot take
+        from types import SimpleNamespace
+
+        from curate.train.gguf import check_architecture, gguf_available
+
+        gguf_available()
+        check_architecture(SimpleNamespace(**shape_cfg))
     if cfg.hardware.check_memory:
         mem = check_fits(ModelShape.from_config(shape_cfg), cfg, detect_budget_gb(cfg))
     else:
@@ -464,12 +471,29 @@ def train(prep: Prepared, resume: bool = False, log: Log = print) -> TrainResult
         metrics["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     log(f"adapter written to {adapter_dir}")
-    if cfg.output.merge:
+    if cfg.output.merge or cfg.output.gguf:
         del model, opt
         model = None
         merged = merge_adapter(cfg.model.name_or_path, adapter_dir, out / "merged", cfg)
         log(f"merged weights written to {merged}")
+        if cfg.output.gguf:
+            metrics["gguf"] = write_merged_gguf(merged, out / f"model-{cfg.output.gguf}.gguf", cfg.output.gguf, log)
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return TrainResult(metrics, model)
+
+
+def write_merged_gguf(merged_dir: Path, path: Path, qtype: str, log: Log = print) -> dict[str, Any]:
+    """The merged folder as one GGUF file (curate.train.gguf); returns what metrics.json records of it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from curate.train.gguf import write_gguf
+
+    # the saved dtype (bf16 after a GPU run): write_gguf converts one tensor at a time
+    model = AutoModelForCausalLM.from_pretrained(str(merged_dir), dtype="auto")
+    result = write_gguf(model, AutoTokenizer.from_pretrained(str(merged_dir)), path, qtype, name=path.parent.name)
+    log(result.summary())
+    return {"path": str(result.path), "type": qtype, "bytes": result.bytes, "tensor_types": result.tensor_types,
+            "f16_fallback": result.fallback}
 
 
 def merge_adapter(base: str, adapter_dir: Path, out_dir: Path, cfg: FinetuneConfig) -> Path:
