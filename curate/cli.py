@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "labels": ("curate.browse.cli_labels", "export or inspect the labels store"),
     "export": ("curate.export.cli", "export a run as a Hub dataset or a trainer format"),
     "finetune": ("curate.train.cli", "LoRA fine-tune on an exported dataset"),
+    "eval": ("curate.eval.cli", "held-out perplexity of a base and its adapters; pairwise judge comparison"),
+    "export-model": ("curate.train.cli_export_model", "merge an adapter and write a GGUF file GPT4All runs"),
+    "chat": ("curate.train.chat", "chat in the terminal with a model folder, adapter or GGUF file"),
 }
 
 
