@@ -159,8 +159,10 @@ LEDGER_EXTRA: dict[str, pl.DataType] = {
 LEDGER_SCHEMA: dict[str, pl.DataType] = {**CONVERSATION, **LEDGER_EXTRA}  # every ledger file, in this order
 # kept.parquet: the CONVERSATION columns, then `<step_id>.<metric>` score columns added by steps.
 KEPT_SCHEMA: dict[str, pl.DataType] = dict(CONVERSATION)
-# One JSON object per line of quarantine/*.jsonl (the ingest adds "raw": the unparsed input).
+# One JSON object per line of quarantine/NN_<step_id>.jsonl. The ingest's entries have no "id" (the record
+# never parsed) and add "raw" (the unparsed input) and "line".
 QUARANTINE_FIELDS = ("step", "id", "source", "file", "record", "reason", "error")
+INGEST_QUARANTINE_FIELDS = ("step", "source", "file", "record", "reason", "error", "raw", "line")
 DONE_SHAPE = '{"fingerprint": str, "report": StepReport.to_json()}'
 MANIFEST_SHAPE = ('{"layout": int, "curate": str, "python": str, "platform": str, "recipe": str, '
                   '"recipe_hash": str, "started": iso8601, "argv": [str], "packages": {name: version}, '

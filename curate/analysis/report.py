@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from curate import layout as L
 from curate.analysis.diversity import response_words_expr
 from curate.pipeline.report import funnel_markdown
-from curate.rundir import RunDir
+from curate.rundir import RunDir, RunDirError
 
 DENSITY_ABOVE = 50_000
 
@@ -182,7 +183,7 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     rd = RunDir(run_dir)
     report = rd.report()
     if not report:
-        raise FileNotFoundError(f"{rd.path}: no report.json; the run has not finished")
+        raise RunDirError(f"{rd.path}: no {L.REPORT}; the run has not finished")
     final = rd.final()
     parts = [f"<h1>Curation report: {html.escape(report['name'])}</h1>"]
     t = report["totals"]
@@ -207,17 +208,18 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
         parts.append("<p>Measured on the records that reached the diversity step; samples are seeded and of "
                      f"fixed size ({html.escape(json.dumps(div.get('samples', {})))}).</p>")
     parts.append("<h2>Response length</h2>" + f'<img src="data:image/png;base64,{length_chart(final)}">')
-    map_path = rd.find("map.parquet")
+    map_path = rd.find(L.MAP)
     if map_path is not None:
         m = pl.read_parquet(map_path)
         parts.append("<h2>Cluster map</h2>" + f'<img src="data:image/png;base64,{map_chart(m)}">')
-        clusters_path = map_path.parent / "clusters.json"
+        map_step = rd.layout.folder(map_path.parent)
+        clusters_path = map_step.file(L.CLUSTERS)
         if clusters_path.exists():
             parts.append("<h2>Largest clusters</h2>")
             for c in json.loads(clusters_path.read_text())[:15]:
                 parts.append(f"<h3>{html.escape(c['topic'] or '(no keywords)')} — {c['size']:,} records</h3>")
                 parts += [f'<div class="prompt">{html.escape(p)}</div>' for p in c["sample_prompts"]]
-        verbs_path = map_path.parent / "verbs.json"
+        verbs_path = map_step.file(L.VERBS)
         if verbs_path.exists():
             v = json.loads(verbs_path.read_text())
             vrows = [[r["verb"], r["count"], ", ".join(f"{o['object']} ({o['count']})" for o in r["objects"])]
@@ -234,8 +236,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     body = "\n".join(parts)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>curate report: "
             f"{html.escape(report['name'])}</title><style>{CSS}</style></head><body>{body}</body></html>")
-    html_path = rd.path / "report.html"
+    html_path = rd.layout.report_html
     html_path.write_text(page, encoding="utf-8")
-    md_path = rd.path / "report.md"
+    md_path = rd.layout.report_md
     md_path.write_text(funnel_markdown(report), encoding="utf-8")
     return html_path, md_path

@@ -35,6 +35,7 @@ from curate.export.hub import (
 )
 from curate.export.licenses import summarize
 from curate.export.splits import SplitSpec, assign_splits, parse_splits
+from curate.layout import REPORT
 from curate.rundir import RunDir, RunDirError
 from curate.schema import COLUMNS, SchemaError, validate_record
 
@@ -89,7 +90,7 @@ class RunInfo:
         report = rd.report()
         if not report:
             raise RunDirError(
-                f"{rd.path}: no report.json, so the run did not finish; resume or re-run it before exporting"
+                f"{rd.path}: no {REPORT}, so the run did not finish; resume or re-run it before exporting"
             )
         spec = rd.spec()
         return cls(

@@ -20,7 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-DEFAULT_NAME = "llm_cache.sqlite"
+from curate.layout import LLM_CACHE_DB, RunLayout
+
+DEFAULT_NAME = LLM_CACHE_DB
 BUSY_TIMEOUT_S = 30.0
 _DDL = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -37,7 +39,7 @@ CREATE TABLE IF NOT EXISTS answers (
 
 def default_cache_path(run_dir: str | Path) -> Path:
     """``runs/<name>/llm_cache.sqlite`` for the run ``runs/<name>/<ts>``: shared by every run of a recipe."""
-    return Path(run_dir).resolve().parent / DEFAULT_NAME
+    return RunLayout(Path(run_dir).resolve()).recipe.llm_cache
 
 
 def request_key(base_url: str, model: str, messages: Sequence[Mapping[str, str]], sampling: Mapping[str, Any]) -> str:

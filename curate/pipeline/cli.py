@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curate.layout import RunLayout
     from curate.pipeline.runner import check_limit, run_pipeline, trial_reason
     from curate.pipeline.spec import load_recipe
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     trial = trial_reason(args.dry_run, args.limit)
     if trial and args.run_dir is None:
         print(f"trial run ({trial}): {args.runs_root / plan.spec.name / 'latest'} was not moved to it")
-    print(f"report: {result.run_dir / 'report.md'}")
+    print(f"report: {RunLayout(result.run_dir).report_md}")
     try:
         from curate.analysis.report import write_report
     except ImportError as e:  # matplotlib is in the `analysis` extra

@@ -40,7 +40,7 @@ class ScoreFilter(Filter):
 
     def prepare(self, ctx: StepContext) -> None:
         """Fail before the first record when the input has no such column (a misspelt name, a missing step)."""
-        source = ctx.find_artifact("kept.parquet")  # this step's input: the previous step's kept records
+        source = ctx.input_path  # the previous step's kept records
         if source is not None:
             self._check(list(pl.read_parquet_schema(source)))
 

@@ -41,7 +41,7 @@ def _spec(ctx: StepContext) -> dict[str, Any]:
     path = ctx.layout.spec
     if not path.exists():
         raise CurateError(
-            "write.hub_dataset needs the run's spec for its card: pass ctx.extra['spec'] or write spec.yaml first"
+            f"write.hub_dataset needs the run's spec for its card: pass ctx.extra['spec'] or write {path.name} first"
         )
     import yaml
 
