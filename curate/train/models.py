@@ -178,5 +178,5 @@ def _first_line(e: BaseException) -> str:
     # torch's load_state_dict errors start with a header line; the first size mismatch says what differs
     for line in lines:
         if "size mismatch" in line:
-            return line[:300]
-    return lines[0][:300] if lines else type(e).__name__
+            return line[:300].rstrip(".")
+    return lines[0][:300].rstrip(".") if lines else type(e).__name__

@@ -1,0 +1,171 @@
+"""GGUF round trip on a tiny Llama trained with LoRA: write, read back with gguf, load with transformers' GGUF
+loader (logits), load and generate in GPT4All's own bindings; refusals of what the writer cannot take."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curate.cli import main
+from curate.errors import ConfigError
+from curate.train.gguf import check_architecture, compare_with_transformers, read_metadata, write_gguf
+from curate.train.models import load_merged
+
+from ._models import build_tiny32, facts_export, one_thread, train_adapter
+
+HAS_GPT4ALL = importlib.util.find_spec("gpt4all") is not None
+PROMPT = [{"role": "user", "content": "What colour is the sky?"}]
+
+
+@pytest.fixture(scope="module")
+def run32(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A 192-wide tiny Llama, a LoRA memorising the facts, and `finetune --gguf q8_0`'s file."""
+    root = tmp_path_factory.mktemp("gguf")
+    with one_thread():
+        model = build_tiny32(root / "tiny32")
+        export = facts_export(root / "export")
+        metrics = train_adapter(model, export, root / "ft", steps=30, gguf="q8_0")
+    return {"model": model, "export": export, "out": root / "ft", "metrics": metrics}
+
+
+@pytest.fixture(scope="module")
+def merged(run32: dict[str, Any]) -> tuple[Any, Any]:
+    with one_thread():
+        model, tok, _ = load_merged(run32["out"])
+    return model, tok
+
+
+def prompt_ids(tok: Any) -> Any:
+    text = tok.apply_chat_template(PROMPT, tokenize=False, add_generation_prompt=True)
+    return tok(text + "The sky is blue.", add_special_tokens=False, return_tensors="pt")["input_ids"]
+
+
+def test_finetune_gguf_writes_a_q8_0_file_with_tokenizer_and_template(run32: dict[str, Any], merged: Any) -> None:
+    path = run32["out"] / "model-q8_0.gguf"
+    assert run32["metrics"]["gguf"]["path"] == str(path) and (run32["out"] / "merged" / "config.json").is_file()
+    meta = read_metadata(path)
+    _, tok = merged
+    assert meta["general.architecture"] == "llama" and meta["general.file_type"] == 7  # MOSTLY_Q8_0
+    assert meta["llama.embedding_length"] == 64 and meta["llama.feed_forward_length"] == 192
+    assert meta["llama.attention.head_count"] == 4 and meta["llama.rope.dimension_count"] == 16
+    assert meta["tokenizer.ggml.model"] == "gpt2" and meta["tokenizer.ggml.pre"] == "gpt-2"
+    assert meta["tokenizer.ggml.tokens"] == len(tok) == meta["llama.vocab_size"]
+    assert meta["tokenizer.ggml.merges"] > 0
+    assert meta["tokenizer.ggml.bos_token_id"] == tok.bos_token_id and meta["tokenizer.ggml.eos_token_id"] == tok.eos_token_id
+    assert meta["tokenizer.chat_template"] == tok.chat_template and "<|im_start|>" in tok.chat_template
+    # 2-D weights quantised, norms kept F32; no output.weight is skipped (the tiny model is untied)
+    assert meta["_tensor_types"] == {"Q8_0": 16, "F32": 5}
+
+
+def test_f32_round_trip_through_transformers_is_exact(merged: Any, tmp_path: Path) -> None:
+    """The Q/K permutation written for llama.cpp is undone by transformers' loader: identical logits."""
+    model, tok = merged
+    r = write_gguf(model, tok, tmp_path / "m.gguf", "f32")
+    cmp = compare_with_transformers(r.path, model, prompt_ids(tok))
+    assert cmp["max_abs_diff"] < 1e-4 and cmp["top1_agreement"] == 1.0
+
+
+def test_f16_and_quantised_logits_stay_close(merged: Any, run32: dict[str, Any], tmp_path: Path) -> None:
+    model, tok = merged
+    ids = prompt_ids(tok)
+    f16 = write_gguf(model, tok, tmp_path / "f16.gguf", "f16")
+    q4 = write_gguf(model, tok, tmp_path / "q4.gguf", "q4_0")
+    q8 = run32["out"] / "model-q8_0.gguf"
+    c16 = compare_with_transformers(f16.path, model, ids)
+    c8 = compare_with_transformers(q8, model, ids)
+    c4 = compare_with_transformers(q4.path, model, ids)
+    scale = c16["max_abs_logit"]
+    assert c16["max_abs_diff"] < 0.01 * scale and c16["top1_agreement"] == 1.0
+    assert c8["max_abs_diff"] < 0.1 * scale and c8["top1_agreement"] >= 0.85
+    assert c4["max_abs_diff"] < 0.8 * scale and c4["top1_agreement"] >= 0.6
+    assert c16["max_abs_diff"] < c8["max_abs_diff"] < c4["max_abs_diff"]
+    assert q4.tensor_types == {"Q4_0": 15, "Q8_0": 1, "F32": 5}  # output.weight kept at Q8_0
+    assert f16.bytes > q8.stat().st_size > q4.bytes
+
+
+def test_rows_not_a_multiple_of_32_fall_back_to_f16(tiny_model: Path, tmp_path: Path) -> None:
+    """The default tiny model's MLP is 172 wide: its down projections cannot be Q8_0 blocks."""
+    model, tok, _ = load_merged(tiny_model)
+    r = write_gguf(model, tok, tmp_path / "t.gguf", "q8_0")
+    assert r.fallback == ["blk.0.ffn_down.weight", "blk.1.ffn_down.weight"]
+    assert r.tensor_types == {"Q8_0": 14, "F16": 2, "F32": 5}
+    assert "kept at F16" in r.summary()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_GPT4ALL, reason="the gpt4all bindings are not installed (pip install 'curate[gguf]')")
+def test_gpt4all_loads_the_file_and_answers_like_transformers(run32: dict[str, Any], merged: Any) -> None:
+    from curate.train.chat import GGUFChat, TransformersChat
+
+    q8 = run32["out"] / "model-q8_0.gguf"
+    chat = GGUFChat(q8, max_new_tokens=12, temperature=0.0)
+    assert chat.g.backend == "cpu"
+    hf = TransformersChat(str(run32["out"]), None, None, max_new_tokens=12, temperature=0.0, device="cpu")
+    for q, a in [("What colour is the sky?", "The sky is blue."), ("What do cats say?", "Cats say meow.")]:
+        turns = [{"role": "user", "content": q}]
+        assert chat.reply(turns) == hf.reply(turns) == a
+
+
+def test_export_model_command_and_its_check(run32: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "m.gguf"
+    args = ["export-model", str(run32["out"]), "--gguf", "f16", "-o", str(out)]
+    assert main(args + (["--check"] if HAS_GPT4ALL else [])) == 0
+    text = capsys.readouterr().out
+    assert "wrote" in text and "f16" in text and out.is_file()
+    assert "top-1 agreement 100.0%" in text
+    if HAS_GPT4ALL:
+        assert "greedy answer 'The sky is blue.' (same as transformers'" in text
+
+
+def test_bad_input_gives_one_line_errors(run32: dict[str, Any], tiny_model: Path, tmp_path: Path,
+                                         capsys: Any) -> None:
+    out = str(tmp_path / "x.gguf")
+    cases = [
+        (["export-model", str(run32["out"]), "--gguf", "q5_k", "-o", out], "unknown type"),
+        (["export-model", str(tmp_path / "missing"), "--gguf", "f16", "-o", out], "not found"),
+        (["export-model", str(run32["out"]), "--gguf", "f16", "-o", str(tmp_path / "x.bin")], "ending in .gguf"),
+        # an adapter on all linear layers of a 192-wide MLP does not fit the 172-wide default tiny model
+        (["export-model", str(run32["out"]), "--base", str(tiny_model), "--gguf", "f16", "-o", out], "does not fit base"),
+    ]
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()[-1]  # after transformers' loading bar, if any
+        assert err.startswith("error: ") and words in err and "Traceback" not in err, err
+    assert not Path(out).exists()
+
+
+def test_unsupported_architecture_is_refused(run32: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path / "gpt2"
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=600)).save_pretrained(folder)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(run32["model"] / f, folder / f)
+    assert main(["export-model", str(folder), "--gguf", "q8_0", "-o", str(tmp_path / "g.gguf")]) == 2
+    assert "supports Llama-architecture models" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="RoPE scaling"):
+        check_architecture(_Cfg(model_type="llama", rope_scaling={"rope_type": "llama3"}))
+
+
+def test_finetune_refuses_gguf_for_another_architecture_before_training(tmp_path: Path, run32: dict[str, Any]) -> None:
+    from curate.train.config import FinetuneConfig
+    from curate.train.trainer import prepare
+
+    folder = tmp_path / "m"
+    shutil.copytree(run32["model"], folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "model_type": "mistral"}))
+    c = FinetuneConfig.model_validate({"model": {"name_or_path": str(folder)}, "train": {"bf16": False},
+                                       "hardware": {"device": "cpu"}, "output": {"gguf": "q8_0"}})
+    with pytest.raises(ConfigError, match="GGUF export supports Llama"):
+        prepare(run32["export"], c)
+
+
+class _Cfg:
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
