@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ._data import FACTS, MULTI, qa, write_export
+from ._models import build_tiny32, facts_export, one_thread, train_adapter
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +62,15 @@ def _one_torch_thread() -> Any:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny32_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A 192-wide tiny Llama (every row quantisable), a LoRA memorising the facts, and `finetune --gguf q8_0`'s
+    file in its output folder."""
+    root = tmp_path_factory.mktemp("tiny32")
+    with one_thread():
+        model = build_tiny32(root / "tiny32")
+        export = facts_export(root / "export")
+        metrics = train_adapter(model, export, root / "ft", steps=30, gguf="q8_0")
+    return {"model": model, "export": export, "out": root / "ft", "metrics": metrics}

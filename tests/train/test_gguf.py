@@ -16,27 +16,16 @@ from curate.errors import ConfigError
 from curate.train.gguf import check_architecture, compare_with_transformers, read_metadata, write_gguf
 from curate.train.models import load_merged
 
-from ._models import build_tiny32, facts_export, one_thread, train_adapter
+from ._models import one_thread
 
 HAS_GPT4ALL = importlib.util.find_spec("gpt4all") is not None
 PROMPT = [{"role": "user", "content": "What colour is the sky?"}]
 
 
 @pytest.fixture(scope="module")
-def run32(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A 192-wide tiny Llama, a LoRA memorising the facts, and `finetune --gguf q8_0`'s file."""
-    root = tmp_path_factory.mktemp("gguf")
+def merged(tiny32_run: dict[str, Any]) -> tuple[Any, Any]:
     with one_thread():
-        model = build_tiny32(root / "tiny32")
-        export = facts_export(root / "export")
-        metrics = train_adapter(model, export, root / "ft", steps=30, gguf="q8_0")
-    return {"model": model, "export": export, "out": root / "ft", "metrics": metrics}
-
-
-@pytest.fixture(scope="module")
-def merged(run32: dict[str, Any]) -> tuple[Any, Any]:
-    with one_thread():
-        model, tok, _ = load_merged(run32["out"])
+        model, tok, _ = load_merged(tiny32_run["out"])
     return model, tok
 
 
@@ -45,9 +34,9 @@ def prompt_ids(tok: Any) -> Any:
     return tok(text + "The sky is blue.", add_special_tokens=False, return_tensors="pt")["input_ids"]
 
 
-def test_finetune_gguf_writes_a_q8_0_file_with_tokenizer_and_template(run32: dict[str, Any], merged: Any) -> None:
-    path = run32["out"] / "model-q8_0.gguf"
-    assert run32["metrics"]["gguf"]["path"] == str(path) and (run32["out"] / "merged" / "config.json").is_file()
+def test_finetune_gguf_writes_a_q8_0_file_with_tokenizer_and_template(tiny32_run: dict[str, Any], merged: Any) -> None:
+    path = tiny32_run["out"] / "model-q8_0.gguf"
+    assert tiny32_run["metrics"]["gguf"]["path"] == str(path) and (tiny32_run["out"] / "merged" / "config.json").is_file()
     meta = read_metadata(path)
     _, tok = merged
     assert meta["general.architecture"] == "llama" and meta["general.file_type"] == 7  # MOSTLY_Q8_0
@@ -70,12 +59,12 @@ def test_f32_round_trip_through_transformers_is_exact(merged: Any, tmp_path: Pat
     assert cmp["max_abs_diff"] < 1e-4 and cmp["top1_agreement"] == 1.0
 
 
-def test_f16_and_quantised_logits_stay_close(merged: Any, run32: dict[str, Any], tmp_path: Path) -> None:
+def test_f16_and_quantised_logits_stay_close(merged: Any, tiny32_run: dict[str, Any], tmp_path: Path) -> None:
     model, tok = merged
     ids = prompt_ids(tok)
     f16 = write_gguf(model, tok, tmp_path / "f16.gguf", "f16")
     q4 = write_gguf(model, tok, tmp_path / "q4.gguf", "q4_0")
-    q8 = run32["out"] / "model-q8_0.gguf"
+    q8 = tiny32_run["out"] / "model-q8_0.gguf"
     c16 = compare_with_transformers(f16.path, model, ids)
     c8 = compare_with_transformers(q8, model, ids)
     c4 = compare_with_transformers(q4.path, model, ids)
@@ -99,21 +88,21 @@ def test_rows_not_a_multiple_of_32_fall_back_to_f16(tiny_model: Path, tmp_path: 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_GPT4ALL, reason="the gpt4all bindings are not installed (pip install 'curate[gguf]')")
-def test_gpt4all_loads_the_file_and_answers_like_transformers(run32: dict[str, Any], merged: Any) -> None:
+def test_gpt4all_loads_the_file_and_answers_like_transformers(tiny32_run: dict[str, Any], merged: Any) -> None:
     from curate.train.chat import GGUFChat, TransformersChat
 
-    q8 = run32["out"] / "model-q8_0.gguf"
+    q8 = tiny32_run["out"] / "model-q8_0.gguf"
     chat = GGUFChat(q8, max_new_tokens=12, temperature=0.0)
     assert chat.g.backend == "cpu"
-    hf = TransformersChat(str(run32["out"]), None, None, max_new_tokens=12, temperature=0.0, device="cpu")
+    hf = TransformersChat(str(tiny32_run["out"]), None, None, max_new_tokens=12, temperature=0.0, device="cpu")
     for q, a in [("What colour is the sky?", "The sky is blue."), ("What do cats say?", "Cats say meow.")]:
         turns = [{"role": "user", "content": q}]
         assert chat.reply(turns) == hf.reply(turns) == a
 
 
-def test_export_model_command_and_its_check(run32: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+def test_export_model_command_and_its_check(tiny32_run: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
     out = tmp_path / "m.gguf"
-    args = ["export-model", str(run32["out"]), "--gguf", "f16", "-o", str(out)]
+    args = ["export-model", str(tiny32_run["out"]), "--gguf", "f16", "-o", str(out)]
     assert main(args + (["--check"] if HAS_GPT4ALL else [])) == 0
     text = capsys.readouterr().out
     assert "wrote" in text and "f16" in text and out.is_file()
@@ -122,15 +111,15 @@ def test_export_model_command_and_its_check(run32: dict[str, Any], tmp_path: Pat
         assert "greedy answer 'The sky is blue.' (same as transformers'" in text
 
 
-def test_bad_input_gives_one_line_errors(run32: dict[str, Any], tiny_model: Path, tmp_path: Path,
+def test_bad_input_gives_one_line_errors(tiny32_run: dict[str, Any], tiny_model: Path, tmp_path: Path,
                                          capsys: Any) -> None:
     out = str(tmp_path / "x.gguf")
     cases = [
-        (["export-model", str(run32["out"]), "--gguf", "q5_k", "-o", out], "unknown type"),
+        (["export-model", str(tiny32_run["out"]), "--gguf", "q5_k", "-o", out], "unknown type"),
         (["export-model", str(tmp_path / "missing"), "--gguf", "f16", "-o", out], "not found"),
-        (["export-model", str(run32["out"]), "--gguf", "f16", "-o", str(tmp_path / "x.bin")], "ending in .gguf"),
+        (["export-model", str(tiny32_run["out"]), "--gguf", "f16", "-o", str(tmp_path / "x.bin")], "ending in .gguf"),
         # an adapter on all linear layers of a 192-wide MLP does not fit the 172-wide default tiny model
-        (["export-model", str(run32["out"]), "--base", str(tiny_model), "--gguf", "f16", "-o", out], "does not fit base"),
+        (["export-model", str(tiny32_run["out"]), "--base", str(tiny_model), "--gguf", "f16", "-o", out], "does not fit base"),
     ]
     for argv, words in cases:
         assert main(argv) == 2, argv
@@ -139,31 +128,31 @@ def test_bad_input_gives_one_line_errors(run32: dict[str, Any], tiny_model: Path
     assert not Path(out).exists()
 
 
-def test_unsupported_architecture_is_refused(run32: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+def test_unsupported_architecture_is_refused(tiny32_run: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     folder = tmp_path / "gpt2"
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=600)).save_pretrained(folder)
     for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(run32["model"] / f, folder / f)
+        shutil.copy(tiny32_run["model"] / f, folder / f)
     assert main(["export-model", str(folder), "--gguf", "q8_0", "-o", str(tmp_path / "g.gguf")]) == 2
     assert "supports Llama-architecture models" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="RoPE scaling"):
         check_architecture(_Cfg(model_type="llama", rope_scaling={"rope_type": "llama3"}))
 
 
-def test_finetune_refuses_gguf_for_another_architecture_before_training(tmp_path: Path, run32: dict[str, Any]) -> None:
+def test_finetune_refuses_gguf_for_another_architecture_before_training(tmp_path: Path, tiny32_run: dict[str, Any]) -> None:
     from curate.train.config import FinetuneConfig
     from curate.train.trainer import prepare
 
     folder = tmp_path / "m"
-    shutil.copytree(run32["model"], folder)
+    shutil.copytree(tiny32_run["model"], folder)
     cfg = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**cfg, "model_type": "mistral"}))
     c = FinetuneConfig.model_validate({"model": {"name_or_path": str(folder)}, "train": {"bf16": False},
                                        "hardware": {"device": "cpu"}, "output": {"gguf": "q8_0"}})
     with pytest.raises(ConfigError, match="GGUF export supports Llama"):
-        prepare(run32["export"], c)
+        prepare(tiny32_run["export"], c)
 
 
 class _Cfg:
