@@ -50,7 +50,7 @@ def _annotator() -> str:
 def main(argv: list[str]) -> None:
     st.set_page_config(page_title="curate browse", layout="wide")
     from curate.browse.context import make_ctx
-    from curate.browse.render import md_code, md_text
+    from curate.browse.render import MARKDOWN_KEY, md_code, md_text
     from curate.rundir import RunDirError
 
     arg_run, arg_labels = parse_argv(argv)
@@ -74,7 +74,15 @@ def main(argv: list[str]) -> None:
         st.markdown("**curate browse**")
         st.caption(md_text(ctx.data.path))
         page = st.radio("Page", list(PAGES), key="curate.page")
-        ctx.annotator = st.text_input("Annotator", value=_annotator(), key="curate.annotator")
+        if "curate.annotator" not in st.session_state:
+            # a new page load starts a new session: the name lives in the URL, so a reload or a shared
+            # link keeps it (the login name is only the first default)
+            st.session_state["curate.annotator"] = str(st.query_params.get("annotator", "")) or _annotator()
+        ctx.annotator = st.text_input("Annotator", key="curate.annotator")
+        st.query_params["annotator"] = ctx.annotator
+        st.toggle("Render Markdown", key=MARKDOWN_KEY,
+                  help="Off: record text is shown as written (plain text, fenced code as code). On: emphasis, "
+                       "lists and headings render; links and images still stay text.")
         st.caption(f"Labels: {md_code(ctx.store.path)}")
     st.query_params["page"] = PAGES[page]
     mod = importlib.import_module(f"curate.browse.{PAGES[page]}")

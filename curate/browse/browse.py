@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from curate.browse.context import FILTERS, MORE_LIKE, Ctx, facets, label_buttons, text_hits
+from curate.browse.context import (
+    FILTERS,
+    MORE_LIKE,
+    SELECTION,
+    Ctx,
+    cluster_names,
+    facets,
+    label_buttons,
+    text_hits,
+)
 from curate.browse.data import Filters, apply_filters, check_regex, with_labels
-from curate.browse.render import md_text, record_header, render_turns
+from curate.browse.render import highlighter, md_text, record_header, render_turns
 
 PAGE_SIZES = (10, 20, 50)
 
@@ -18,12 +27,14 @@ PAGE_SIZES = (10, 20, 50)
 def filter_form(ctx: Ctx) -> tuple[Filters, str | None]:
     """The filter widgets; returns the Filters and an error message for a bad regex (None if fine)."""
     opts, longest = facets(*ctx.key)
+    names = cluster_names(*ctx.key)
     c = st.columns(4)
     f = Filters(
         sources=c[0].multiselect("Source", opts["source"], key="b.source"),
         subsets=c[1].multiselect("Subset", opts["subset"], key="b.subset"),
         langs=c[2].multiselect("Language", opts["lang"], key="b.lang"),
-        clusters=c[3].multiselect("Cluster", opts["cluster"], key="b.cluster"),
+        clusters=c[3].multiselect("Cluster (topic)", list(names) or opts["cluster"], key="b.cluster",
+                                  format_func=lambda k: names.get(k, str(k))),
     )
     c2 = st.columns(4)
     f.statuses = c2[0].multiselect("Status", ["kept", "removed"], key="b.status")
@@ -37,6 +48,10 @@ def filter_form(ctx: Ctx) -> tuple[Filters, str | None]:
     c3 = st.columns([3, 1])
     f.text = c3[0].text_input("Text contains", key="b.text", placeholder="substring, or a regex with the box ticked")
     f.regex = c3[1].checkbox("regex", key="b.regex")
+    selection = st.session_state.get(SELECTION) or []
+    if selection and st.checkbox(f"Only the Map selection ({len(selection):,} records)", key="b.mapsel",
+                                 value=True):
+        f.ids = list(selection)
     err = check_regex(f.text) if f.text and f.regex else None
     return f, err
 
@@ -54,9 +69,12 @@ def render(ctx: Ctx) -> None:
     f, err = filter_form(ctx)
     hits = None
     if err:
+        # a pattern that cannot be searched matches nothing: listing every record would look like a result
         st.error(md_text(err))
-        f.text = ""
-    elif f.text:
+        st.session_state[FILTERS] = Filters(ids=[])
+        st.info("Fix the pattern (or untick regex to search for the text as written) to see matching records.")
+        return
+    if f.text:
         hits = text_hits(*ctx.key, f.text, f.regex)
     st.session_state[FILTERS] = f
     result = apply_filters(index, f, labels, hits)
@@ -71,6 +89,7 @@ def render(ctx: Ctx) -> None:
         return
     rows = with_labels(result.slice((page - 1) * size, size), labels)
     records = ctx.data.fetch(rows)
+    mark = highlighter(f.text, f.regex)
     for row, rec in zip(rows.iter_rows(named=True), records):
         rid = row["id"]
         with st.container(border=True):
@@ -80,4 +99,4 @@ def render(ctx: Ctx) -> None:
                 label_buttons(ctx, rid, "browse")
                 st.button("More like this", key=f"browse.more.{rid}", on_click=more_like_this, args=(rid,))
             with left:
-                render_turns(rec["turns"] or [], key=f"browse.{rid}")
+                render_turns(rec["turns"] or [], key=f"browse.{rid}", highlight=mark)

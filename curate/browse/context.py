@@ -28,6 +28,7 @@ SELECTION = "curate.selection"  # ids selected on the Map page
 FILTERS = "curate.filters"  # the Browse page's current Filters
 SEARCH_HITS = "curate.search_hits"  # ids of the last Search result
 MORE_LIKE = "curate.more_like"  # record id the Search page opens with "more like this" (consumed once)
+PENDING = "curate.pending"  # the bulk label action waiting for its confirmation: {"key", "label", "n"}
 
 
 @st.cache_resource(max_entries=2, show_spinner="Indexing the run (once per run)...")
@@ -53,16 +54,34 @@ def facets(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> tuple[dic
 
 
 @st.cache_data(max_entries=4)
-def overview_tables(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> dict[str, Any]:
-    """Counts for the Overview page (status totals, per-source table, reasons seen in the ledger)."""
-    from curate.browse.data import KEPT, sources_table
+def cluster_names(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> dict[int, str]:
+    """``{cluster: "topic words · #cluster"}`` for every cluster of the map, largest first."""
+    from curate.browse.map import cluster_name
 
     index = index_table(run_path, fingerprint)
-    report = RunData(run_path).report()
+    sizes = (index.filter(pl.col("cluster").is_not_null() & (pl.col("status") == "kept"))
+             .group_by("cluster").agg(pl.col("topic").first(), pl.len().alias("n"))
+             .sort(["n", "cluster"], descending=[True, False]))
+    return {int(c): cluster_name(int(c), t) for c, t, _ in sizes.iter_rows()}
+
+
+@st.cache_data(max_entries=4)
+def overview_tables(run_path: str, fingerprint: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+    """Counts for the Overview page (status totals, per-source table, reasons seen in the ledger)."""
+    from curate.browse.data import KEPT, diversity_table, source_removals, sources_table
+
+    index = index_table(run_path, fingerprint)
+    data = RunData(run_path)
+    report = data.report()
+    decisions = data.source_decisions()
     return {
         "seen": index.height,
         "kept": int((index["status"] == KEPT).sum()),
         "sources": sources_table(report, index),
+        "source_removals": source_removals(report),
+        "diversity": diversity_table(report, "per_source", decisions),
+        "diversity_subsets": diversity_table(report, "per_subset", decisions),
+        "decisions": decisions,
         "ledger_reasons": index.filter(pl.col("reason").is_not_null())
         .group_by("step", "reason")
         .agg(pl.len().alias("records"))
@@ -111,6 +130,55 @@ class Ctx:
 def make_ctx(run_dir: str | Path, labels_path: str | Path, annotator: str) -> Ctx:
     data = _run_data(str(Path(run_dir).resolve()))
     return Ctx(data=data, store=LabelStore(labels_path), annotator=annotator)
+
+
+def _ask(key: str, label: str, n: int) -> None:
+    st.session_state[PENDING] = {"key": key, "label": label, "n": n}
+
+
+def _cancel() -> None:
+    st.session_state.pop(PENDING, None)
+
+
+def _confirmed(ctx: Ctx, ids: Sequence[str], label: str, tags: Sequence[str], note: str) -> None:
+    st.session_state.pop(PENDING, None)
+    ctx.label(ids, label, tags, note)
+
+
+def bulk_label_button(ctx: Ctx, text: str, ids: Sequence[str], label: str, key: str, *,
+                      tags: Sequence[str] = (), note: str = "", where: Any = None) -> None:
+    """A button that labels many records, after a confirmation that says how many and with what.
+
+    The first click only asks: "Label 1,234 records drop?" with Confirm and Cancel, drawn in ``where``
+    (a container; default: the page). The labels are written when Confirm is clicked, for the set
+    as it is then (its size is in the Confirm button's text).
+    """
+    host = where if where is not None else st
+    pending = st.session_state.get(PENDING)
+    if isinstance(pending, dict) and pending.get("key") == key:
+        n = len(ids)
+        box = host.container(border=True)
+        box.warning(f"Label **{n:,}** record{'s' if n != 1 else ''} **{md_text(label)}**? "
+                    "This appends one label per record to the labels file (undo with `clear`).")
+        c = box.columns(2)
+        c[0].button(f"Confirm: {label} {n:,}", key=f"{key}.confirm", type="primary", disabled=n == 0,
+                    on_click=_confirmed, args=(ctx, list(ids), label, list(tags), note))
+        c[1].button("Cancel", key=f"{key}.cancel", on_click=_cancel)
+    else:
+        host.button(text, key=key, on_click=_ask, args=(key, label, len(ids)), disabled=not ids)
+
+
+def picked_row(event: Any, ids: Sequence[str], seen_key: str) -> str | None:
+    """The id of a row clicked in a ``st.dataframe(on_select="rerun")`` table, once per click (None when
+    the click was already handled, so a selectbox beside the table still works)."""
+    rows = list(((event or {}).get("selection") or {}).get("rows") or [])
+    if not rows or not 0 <= int(rows[0]) < len(ids):
+        return None
+    rid = str(ids[int(rows[0])])
+    if st.session_state.get(seen_key) == rid:
+        return None
+    st.session_state[seen_key] = rid
+    return rid
 
 
 def parse_tags(text: str) -> list[str]:

@@ -11,7 +11,16 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from curate.browse.context import SEARCH_HITS, SELECTION, Ctx, parse_tags, text_hits
+from curate import layout as L
+from curate.browse.context import (
+    SEARCH_HITS,
+    SELECTION,
+    Ctx,
+    bulk_label_button,
+    cluster_names,
+    parse_tags,
+    text_hits,
+)
 from curate.browse.data import apply_filters, with_labels
 from curate.browse.render import md_code, md_text, record_status, render_turns
 from curate.labels import LABELS
@@ -48,7 +57,9 @@ def target_ids(ctx: Ctx, target: str, cluster: int | None) -> list[str]:
         return list(st.session_state.get(SELECTION, []))
     if target == "Search results":
         return list(st.session_state.get(SEARCH_HITS, []))
-    return index.filter(pl.col("cluster") == cluster)["id"].to_list() if cluster is not None else []
+    if cluster is None:
+        return []
+    return index.filter((pl.col("cluster") == cluster) & (pl.col("status") == "kept"))["id"].to_list()
 
 
 def render(ctx: Ctx) -> None:
@@ -61,11 +72,11 @@ def render(ctx: Ctx) -> None:
     )
     cluster = None
     if target == "Cluster":
-        clusters = index["cluster"].drop_nulls().unique().sort().to_list()
-        if not clusters:
-            st.info("This run has no clusters (no map.parquet).")
+        names = cluster_names(*ctx.key)
+        if not names:
+            st.info(f"This run has no clusters (no `{L.MAP.name}`).")
             return
-        cluster = c[1].selectbox("Cluster", clusters, key="l.cluster")
+        cluster = c[1].selectbox("Cluster (topic)", list(names), key="l.cluster", format_func=names.__getitem__)
     ids = target_ids(ctx, target, cluster)
     c = st.columns([1, 2, 3])
     tags = parse_tags(c[0].text_input("Tags (comma separated)", key="l.tags"))
@@ -78,8 +89,8 @@ def render(ctx: Ctx) -> None:
     with st.expander(f"Label all {len(ids):,} at once"):
         b = st.columns([1, 1])
         bulk = b[0].selectbox("Label", LABELS, key="l.bulk_label")
-        b[1].button(f"Apply '{bulk}' to {len(ids):,} records", key="l.bulk_apply", on_click=ctx.label,
-                    args=(ids, bulk, tags, note))
+        bulk_label_button(ctx, f"Apply '{bulk}' to {len(ids):,} records", ids, bulk, "l.bulk_apply", tags=tags,
+                          note=note, where=b[1])
 
     pos = min(int(st.session_state.get("l.pos", 0)), len(ids) - 1)
 

@@ -15,6 +15,11 @@ browser call out of the user's machine. Safety does not rest on tracking Markdow
   language, reason, label, topic, a path or a model name) reaches ``st.markdown``, ``st.caption``,
   headers, alerts or widget labels.
 
+:func:`plain_markdown` (the default view) goes further: every ASCII punctuation character of prose is
+escaped, line breaks are hard breaks and leading spaces are kept, so prose shows exactly as written
+(``__init__`` stays ``__init__``, "Question:/Answer:" lines stay on their own lines); only fenced code is
+shown as code. :func:`safe_markdown` (the "Render Markdown" toggle) lets emphasis, lists and headings render.
+
 Links in record text are shown as written, not as links. One exception no escaping can stop:
 Streamlit applies GFM's autolink literals to the parsed text, so a bare ``http(s)://...``, ``www.``
 name or e-mail address is shown as a link whose text is its own target; it loads nothing unless
@@ -33,6 +38,8 @@ from typing import Any
 
 PART_CHARS = 20_000  # one displayed part of a turn; Markdown of this size renders in well under a second
 PREVIEW_CHARS = 160
+# Streamlit's background-colour directive; the match inside is escaped like the rest of the prose.
+HIGHLIGHT = ":orange-background[{}]"
 
 # A fence may follow container markers (blockquote ">", list bullets "-", "1.") and any indentation:
 # reading a fence where CommonMark sees none only shows that text as code.
@@ -165,6 +172,52 @@ def safe_markdown(text: str) -> str:
     return "".join(out)
 
 
+def _plain_line(line: str, highlight: re.Pattern[str] | None) -> str:
+    """One line of prose, every punctuation character escaped; leading whitespace kept (as no-break
+    spaces, which no Markdown rule reads as indentation); ``highlight`` matches marked."""
+    body = line.lstrip(" \t")
+    lead = line[: len(line) - len(body)].replace("\t", "    ").replace(" ", "\u00a0")
+    if highlight is None or not body:
+        return lead + _PUNCT.sub(lambda m: "\\" + m.group(0), body)
+    out, pos = [lead], 0
+    for m in highlight.finditer(body):
+        if m.end() == m.start():
+            continue
+        out.append(_PUNCT.sub(lambda c: "\\" + c.group(0), body[pos : m.start()]))
+        out.append(HIGHLIGHT.format(_PUNCT.sub(lambda c: "\\" + c.group(0), m.group(0))))
+        pos = m.end()
+    out.append(_PUNCT.sub(lambda c: "\\" + c.group(0), body[pos:]))
+    return "".join(out)
+
+
+def _plain_prose(text: str, highlight: re.Pattern[str] | None) -> str:
+    """Prose as written: a line break is a hard break (a trailing backslash), a blank line a paragraph."""
+    paragraphs: list[list[str]] = [[]]
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if raw.strip(" \t"):
+            paragraphs[-1].append(_plain_line(raw.rstrip(" \t"), highlight))
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    return "\n\n".join("\\\n".join(p) for p in paragraphs if p)
+
+
+def plain_markdown(text: str, highlight: re.Pattern[str] | None = None) -> str:
+    """Markdown that shows ``text`` exactly as written: prose is plain text, fenced code is a code block.
+
+    ``highlight`` (a compiled pattern) marks its matches in the prose with a background colour; code
+    blocks are shown unmarked.
+    """
+    out: list[str] = []
+    for seg in segments(text):
+        if seg.code:
+            out.append(_fenced(seg.text, seg.lang))
+        else:
+            prose = _plain_prose(seg.text, highlight)
+            if prose:
+                out.append(prose + "\n")
+    return "\n".join(out)
+
+
 def md_text(value: object) -> str:
     """A record-derived field as inline Markdown that shows exactly its text (on one line)."""
     if value is None:
@@ -220,10 +273,30 @@ def hover_text(text: str | None, limit: int = PREVIEW_CHARS) -> str:
     return html.escape(text, quote=False)
 
 
-def render_turns(turns: Sequence[Mapping[str, Any]], key: str) -> None:
-    """Show a conversation as chat turns; each huge turn gets a part selector instead of its full text."""
+MARKDOWN_KEY = "curate.markdown"  # session state: the sidebar's "Render Markdown" toggle
+
+
+def highlighter(pattern: str, regex: bool) -> re.Pattern[str] | None:
+    """A Python pattern that marks what the Browse text filter matched, or None when there is none.
+
+    Polars matches with Rust's regex syntax; a pattern Python's ``re`` reads differently or not at all
+    is simply not marked (the filter result itself comes from Polars)."""
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern if regex else re.escape(pattern))
+    except re.error:
+        return None
+
+
+def render_turns(turns: Sequence[Mapping[str, Any]], key: str, highlight: re.Pattern[str] | None = None) -> None:
+    """Show a conversation as chat turns; each huge turn gets a part selector instead of its full text.
+
+    Text is shown as written (:func:`plain_markdown`) unless the sidebar's "Render Markdown" is on.
+    """
     import streamlit as st
 
+    as_markdown = bool(st.session_state.get(MARKDOWN_KEY, False))
     avatars = {"user": "user", "assistant": "assistant"}
     for i, turn in enumerate(turns):
         role = str(turn.get("role") or "?")
@@ -239,6 +312,8 @@ def render_turns(turns: Sequence[Mapping[str, Any]], key: str) -> None:
                     value=1,
                     key=f"{key}.part{i}",
                 )
-                st.markdown(safe_markdown(part_of(content, int(part) - 1)))
-            else:
+                content = part_of(content, int(part) - 1)
+            if as_markdown:
                 st.markdown(safe_markdown(content))
+            else:
+                st.markdown(plain_markdown(content, highlight))

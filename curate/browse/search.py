@@ -1,6 +1,6 @@
 """Search page: semantic search through the run's FAISS index, with the run's own embedding model.
 
-A typed query is embedded by the model named in ``embedding.json`` (``get_embedder`` from the
+A typed query is embedded by the model named in the run's embedding info (``get_embedder`` from the
 embed steps); "more like this" uses the stored vector of a record, so it needs no model at all.
 """
 
@@ -14,19 +14,20 @@ import numpy as np
 import polars as pl
 import streamlit as st
 
-from curate.browse.context import MORE_LIKE, SEARCH_HITS, Ctx, label_buttons
-from curate.browse.data import missing_note, with_labels
+from curate import layout as L
+from curate.browse.context import MORE_LIKE, SEARCH_HITS, Ctx, label_buttons, picked_row
+from curate.browse.data import with_labels
 from curate.browse.render import md_code, md_text, render_turns
 from curate.errors import MissingResourceError
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the FAISS index...")
 def load_index(path: str, mtime: int) -> tuple[Any, np.ndarray]:
-    """The FAISS index and the record id of each of its rows (index_ids.parquet beside it)."""
+    """The FAISS index and the record id of each of its rows (the index's id file beside it)."""
     import faiss
 
     index = faiss.read_index(path)
-    ids_path = Path(path).with_name("index_ids.parquet")
+    ids_path = Path(path).with_name(L.INDEX_IDS.name)
     if not ids_path.exists():
         raise MissingResourceError(f"{ids_path}: the FAISS index has no id file beside it")
     ids = pl.read_parquet(ids_path)["id"].to_numpy()
@@ -45,11 +46,11 @@ def load_embedder(model: str) -> Any:
 
 
 def record_vector(ctx: Ctx, rid: str) -> np.ndarray | None:
-    """The stored embedding of one record (embeddings.npy is memory-mapped, not loaded)."""
-    emb = ctx.data.artifact("embeddings.npy")
+    """The stored embedding of one record (the matrix is memory-mapped, not loaded)."""
+    emb = ctx.data.artifact(L.EMBEDDINGS)
     if emb is None:
         return None
-    ids = pl.read_parquet(emb.with_name("embedding_ids.parquet"), columns=["id"]).with_row_index("row")
+    ids = pl.read_parquet(emb.with_name(L.EMBEDDING_IDS.name), columns=["id"]).with_row_index("row")
     hit = ids.filter(pl.col("id") == rid)
     if hit.height == 0:
         return None
@@ -66,11 +67,11 @@ def search(index: Any, ids: np.ndarray, vec: np.ndarray, k: int) -> pl.DataFrame
 
 def render(ctx: Ctx) -> None:
     st.header("Search")
-    faiss_path = ctx.data.artifact("index.faiss")
+    faiss_path = ctx.data.artifact(L.INDEX)
     if faiss_path is None:
-        st.info(missing_note("index.faiss"))
+        st.info(L.INDEX.missing_note())
         return
-    info_path = faiss_path.with_name("embedding.json")
+    info_path = faiss_path.with_name(L.EMBEDDING_INFO.name)
     info = json.loads(info_path.read_text()) if info_path.exists() else (ctx.data.embedding_info() or {})
     index, ids = load_index(str(faiss_path), faiss_path.stat().st_mtime_ns)
     st.caption(f"{index.ntotal:,} vectors · model {md_code(info.get('model', '?'))} · text {md_code(info.get('text', '?'))}")
@@ -111,8 +112,16 @@ def render(ctx: Ctx) -> None:
     st.session_state[SEARCH_HITS] = hits["id"].to_list()
     full = ctx.index()
     rows = with_labels(hits.join(full, on="id", how="inner", maintain_order="left"), ctx.labels())
-    st.dataframe(rows.select("score", "id", "source", "status", "label", "preview"), hide_index=True)
-    pick = st.selectbox("Show record", rows["id"].to_list(), key="s.pick")
+    st.caption("Click a row to read the record.")
+    event = st.dataframe(rows.select("score", "id", "source", "status", "label", "preview"), hide_index=True,
+                         key="s.table", on_select="rerun", selection_mode="single-row")
+    options = rows["id"].to_list()
+    clicked = picked_row(event, options, "s.table_seen")
+    if clicked is not None:
+        st.session_state["s.pick"] = clicked
+    if st.session_state.get("s.pick") not in options:
+        st.session_state.pop("s.pick", None)
+    pick = st.selectbox("Show record", options, key="s.pick")
     if pick:
         rec = ctx.data.fetch_ids(full, [pick])[0]
         c = st.columns([3, 1])

@@ -1,8 +1,15 @@
-"""Hand-built run directories for the browser tests: a few hundred records with every artifact.
+"""Run directories for the browser tests.
 
-Layout mirrors what the runner writes (see curate/rundir.py): three steps with kept.parquet and
-done.json, a ledger, groups.parquet from a dedup step, a tiny 3-d FAISS index over hand-made
-vectors (one direction per cluster, so a query's nearest records are known), and map.parquet.
+``demo_runs`` (session): the demo corpus through the real runner and the GPT4All recipe, twice, the
+second time after two drop labels (a label replay). Every file of these runs, report.json included,
+is written by the runner and its steps; tests take their expected figures from those files.
+
+``build_run``: a hand-assembled run of a few hundred records for rendering, paging, search and safety
+tests, at paths named by :class:`curate.layout.RunLayout`. Its records are written as batches of the
+conversation schema, its dedup groups by the dedup steps' own ``resolve_groups``/``write_groups``, and
+its report.json holds only ``StepReport.to_json()`` entries (the report's per-source and diversity
+parts are tested on ``demo_runs``). A tiny 3-d FAISS index over hand-made vectors (one direction per
+cluster, so a query's nearest records are known) and a map with known clusters sit beside them.
 Three hostile records sit among them: a <script> tag, javascript: links and a 5 MB string.
 ``build_run(root, network=True)`` also plants records whose text, subset, source, language or id would
 make the browser fetch from :data:`EVIL` if any of it reached the page as Markdown.
@@ -11,13 +18,18 @@ make the browser fetch from :data:`EVIL` if any of it reached the page as Markdo
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from curate import layout as L
+from curate.layout import RunLayout
 from curate.schema import make_batch
+from curate.steps.base import StepContext, StepReport
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -102,17 +114,19 @@ def _records(network: bool = False) -> pl.DataFrame:
 def build_run(root: Path, *, artifacts: bool = True, network: bool = False) -> Path:
     """Write runs/<name>/<ts> under ``root``; ``artifacts=False`` leaves out map, groups and the index;
     ``network=True`` plants the :data:`NETWORK` payloads."""
-    run = root / "runs" / "fixture" / "20260101-000000"
-    for d in ("01_filter_length", "02_dedup_exact", "03_embed", "04_map", "ledger", "quarantine"):
-        (run / d).mkdir(parents=True, exist_ok=True)
+    lay = RunLayout(root / "runs" / "fixture" / "20260101-000000")
+    run = lay.root
+    steps = {1: "filter_length", 2: "dedup_exact", 3: "embed", 4: "map"}
+    for i, sid in steps.items():
+        lay.step(i, sid).path.mkdir(parents=True, exist_ok=True)
+    lay.ledger_dir.mkdir(parents=True, exist_ok=True)
+    lay.quarantine_dir.mkdir(parents=True, exist_ok=True)
     df = _records(network)
     idx = pl.Series(range(df.height))
     # filter_length removes r0000..r0009 (too_short); dedup_exact removes r0010..r0029, each a duplicate of
     # the record 30 places later (r0040..r0059), so groups are {survivor r0040+k: member r0010+k}.
     too_short = idx < 10
     dup = (idx >= 10) & (idx < 30)
-    extra = pl.DataFrame({"step": [None], "reason": [None], "duplicate_of": [None], "similarity": [None]},
-                         schema={"step": pl.Utf8, "reason": pl.Utf8, "duplicate_of": pl.Utf8, "similarity": pl.Float64})
     led1 = df.filter(too_short).with_columns(step=pl.lit("filter_length"), reason=pl.lit("too_short"),
                                              duplicate_of=pl.lit(None, pl.Utf8), similarity=pl.lit(None, pl.Float64))
     d = df.filter(dup)
@@ -120,59 +134,55 @@ def build_run(root: Path, *, artifacts: bool = True, network: bool = False) -> P
         step=pl.lit("dedup_exact"), reason=pl.lit("exact_dup"),
         duplicate_of=pl.Series([rid(i + 30) for i in range(10, 30)]), similarity=pl.lit(1.0),
     )
-    assert extra.width == 4
-    led1.write_parquet(run / "ledger" / "01_filter_length.parquet")
-    led2.write_parquet(run / "ledger" / "02_dedup_exact.parquet")
+    led1.write_parquet(lay.step(1, steps[1]).ledger)
+    led2.write_parquet(lay.step(2, steps[2]).ledger)
     kept1 = df.filter(~too_short)
-    kept1.write_parquet(run / "01_filter_length" / "kept.parquet")
+    kept1.write_parquet(lay.step(1, steps[1]).kept)
     kept = df.filter(~too_short & ~dup)
-    for step in ("02_dedup_exact", "03_embed", "04_map"):
-        kept.write_parquet(run / step / "kept.parquet")
-    for step in ("01_filter_length", "02_dedup_exact", "03_embed", "04_map"):
-        (run / step / "done.json").write_text("{}")
+    for i in (2, 3, 4):
+        kept.write_parquet(lay.step(i, steps[i]).kept)
+    for i, sid in steps.items():
+        lay.step(i, sid).done.write_text("{}")
     kept_ids = kept["id"].to_list()
     cluster = np.array([int(i[1:]) % 3 if i.startswith("r") else 0 for i in kept_ids], dtype=np.int32)
     if artifacts:
-        pl.DataFrame({
-            "group_id": list(range(20)),
-            "survivor": [rid(i + 30) for i in range(10, 30)],
-            "member": [rid(i) for i in range(10, 30)],
-            "similarity": [1.0] * 20,
-            "step": ["dedup_exact"] * 20,
-        }).write_parquet(run / "02_dedup_exact" / "groups.parquet")
+        from curate.steps.dedup.keep import resolve_groups, write_groups
+
+        # the dedup steps' own writer: survivors r0040.. (higher key) and members r0010.., one group each
+        pairs = pl.DataFrame({"id": [rid(i + 30) for i in range(10, 30)] + [rid(i) for i in range(10, 30)],
+                              "_key": [1.0] * 20 + [0.0] * 20}).with_row_index("_row").with_columns(
+            pl.col("_row").cast(pl.Int64))
+        ctx = StepContext(run_dir=run, work_dir=lay.step(2, steps[2]).path)
+        _, groups = resolve_groups(pairs, np.tile(np.arange(20), 2), lambda a, b: np.ones(len(a)),
+                                   reason="exact_dup", ctx=ctx, step_id=steps[2])
+        write_groups(groups, ctx)
         rng = np.random.default_rng(0)
         vec = AXES[cluster] + rng.normal(0, 0.05, (len(kept_ids), 3)).astype(np.float32)
         vec /= np.linalg.norm(vec, axis=1, keepdims=True)
         import faiss
 
+        embed = lay.step(3, steps[3])
         index = faiss.IndexFlatIP(3)
         index.add(vec.astype(np.float32))
-        faiss.write_index(index, str(run / "03_embed" / "index.faiss"))
-        np.save(run / "03_embed" / "embeddings.npy", vec.astype(np.float32))
-        pl.DataFrame({"id": kept_ids}).write_parquet(run / "03_embed" / "index_ids.parquet")
-        pl.DataFrame({"id": kept_ids}).write_parquet(run / "03_embed" / "embedding_ids.parquet")
-        (run / "03_embed" / "embedding.json").write_text(json.dumps({"model": "fake-3d", "dim": 3, "text": "first_user"}))
+        faiss.write_index(index, str(embed.file(L.INDEX)))
+        np.save(embed.file(L.EMBEDDINGS), vec.astype(np.float32))
+        pl.DataFrame({"id": kept_ids}).write_parquet(embed.file(L.INDEX_IDS))
+        pl.DataFrame({"id": kept_ids}).write_parquet(embed.file(L.EMBEDDING_IDS))
+        embed.file(L.EMBEDDING_INFO).write_text(json.dumps({"model": "fake-3d", "dim": 3, "text": "first_user"}))
         centers = np.array([[-5.0, 0.0], [5.0, 0.0], [0.0, 8.0]])
         xy = centers[cluster] + rng.normal(0, 0.5, (len(kept_ids), 2))
         pl.DataFrame({
             "id": kept_ids, "x": xy[:, 0], "y": xy[:, 1], "cluster": cluster,
-            "topic": [TOPICS[c] for c in cluster],
-        }).write_parquet(run / "04_map" / "map.parquet")
-    report = {
-        "name": "fixture",
-        "steps": [
-            {"step_id": "filter_length", "kind": "filter", "n_in": df.height, "n_out": kept1.height, "n_added": 0,
-             "rejected": {"too_short": 10}, "quarantined": {}, "seconds": 0.1, "extra": {}},
-            {"step_id": "dedup_exact", "kind": "dedup", "n_in": kept1.height, "n_out": kept.height, "n_added": 0,
-             "rejected": {"exact_dup": 20}, "quarantined": {}, "seconds": 0.1, "extra": {}},
-        ],
-        "sources": {s: {"format": "alpaca", "files": 1, "read": 101, "ingested": 101, "quarantined": 0,
-                        "kept": 90} for s in SOURCES},
-        "totals": {"read": df.height, "kept": kept.height},
-        "diversity": {s: {"clusters": 3, "mean_knn_dist": 0.2} for s in SOURCES},
-    }
-    (run / "report.json").write_text(json.dumps(report))
-    (run / "spec.yaml").write_text("name: fixture\nseed: 0\nsources: []\nsteps:\n  - use: label.apply\n")
+            "topic": [TOPICS[c] for c in cluster], "source": kept["source"],
+        }).cast(dict(L.MAP.schema or {})).write_parquet(lay.step(4, steps[4]).file(L.MAP))
+    reports = [
+        StepReport(step_id="filter_length", kind="filter", n_in=df.height, n_out=kept1.height,
+                   rejected=Counter({"too_short": 10})),
+        StepReport(step_id="dedup_exact", kind="dedup", n_in=kept1.height, n_out=kept.height,
+                   rejected=Counter({"exact_dup": 20})),
+    ]
+    lay.report.write_text(json.dumps({"name": "fixture", "steps": [r.to_json() for r in reports]}))
+    lay.spec.write_text("name: fixture\nseed: 0\nsources: []\nsteps:\n  - use: label.apply\n")
     return run
 
 
@@ -247,3 +257,77 @@ def markdown_hazards(md: str) -> list[str]:
 def net_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run whose records carry the :data:`NETWORK` payloads."""
     return build_run(tmp_path_factory.mktemp("net"), network=True)
+
+
+# ---------------------------------------------------------------------------- the demo run, twice
+
+PIPELINES = ROOT / "pipelines"
+DEMO_RECORDS = 600
+DEMO_SEED = 5
+# Appended to the demo's OIG file: prose with dunder names and one statement per line, which Markdown
+# would turn into bold "init" and one run-on paragraph.
+INIT_PROMPT = "In Python, what does __init__ do in a class?"
+INIT_ANSWER = "__init__ runs when an object is created.\nIt sets the first attributes: self.name = name.\nIt returns None."
+# More, smaller clusters than the recipe's 30 on a demo of this size (the recipe is otherwise as shipped).
+DEMO_SETS = ["steps.score_map.params.min_cluster_size=10"]
+
+
+@dataclass(frozen=True)
+class DemoRuns:
+    first: Path  # runs/gpt4all/t1: the recipe on the demo corpus
+    second: Path  # runs/gpt4all/t2: the same recipe after two drop labels (label.apply replays them)
+    dropped: tuple[str, str]
+    labels: Path
+
+
+def demo_plan(raw: Path, export: Path):
+    """pipelines/gpt4all.yaml on the demo files, without the hub export, with :data:`DEMO_SETS`."""
+    import yaml
+
+    from curate import demo
+    from curate.pipeline.spec import apply_overrides, build_plan
+
+    recipe = PIPELINES / "gpt4all.yaml"
+    raw_spec = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    raw_spec["steps"] = [st for st in raw_spec["steps"] if st["use"] != "write.hub_dataset"]
+    sets = demo.recipe_overrides("gpt4all", raw, export)[:-1] + DEMO_SETS
+    return build_plan(apply_overrides(raw_spec, sets), origin=str(recipe))
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> DemoRuns:
+    """The demo corpus (:data:`DEMO_RECORDS`) through the GPT4All recipe with the real runner, the real
+    MiniLM model and UMAP; then two kept, mapped records labelled drop and the recipe run again."""
+    import os
+
+    from curate import demo
+    from curate.labels import LabelStore
+    from curate.pipeline.runner import run_pipeline
+
+    root = tmp_path_factory.mktemp("demo")
+    raw = root / "raw"
+    demo.generate(raw, DEMO_RECORDS, DEMO_SEED)
+    line = {"text": f"<human>: {INIT_PROMPT}\n<bot>: {INIT_ANSWER}", "metadata": {"source": "browse-test"}}
+    with (raw / demo.OIG_FILE).open("ab") as fh:
+        fh.write(json.dumps(line).encode() + b"\n")
+    plan = demo_plan(raw, root / "export")
+    recipe = root / "runs" / "gpt4all"
+    old = os.environ.get("CURATE_CACHE_DIR")
+    os.environ["CURATE_CACHE_DIR"] = str(root / "cache")
+    try:
+        first = recipe / "t1"
+        run_pipeline(plan, run_dir=first, progress=False, log=lambda m: None)
+        mapped = pl.read_parquet(RunLayout(first).find(L.MAP) or first, columns=["id", "cluster"])
+        # two records of the largest cluster, so it keeps members and its id
+        big = mapped.filter(pl.col("cluster") >= 0).group_by("cluster").len().sort("len", descending=True)
+        pick = mapped.filter(pl.col("cluster") == big["cluster"][0]).sort("id")["id"].head(2).to_list()
+        labels = RunLayout(first).recipe.labels
+        LabelStore(labels).add(pick, "drop", annotator="browse-test", note="label replay")
+        second = recipe / "t2"
+        run_pipeline(plan, run_dir=second, progress=False, log=lambda m: None)
+    finally:
+        if old is None:
+            os.environ.pop("CURATE_CACHE_DIR", None)
+        else:
+            os.environ["CURATE_CACHE_DIR"] = old
+    return DemoRuns(first=first, second=second, dropped=(pick[0], pick[1]), labels=labels)

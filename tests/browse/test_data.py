@@ -12,7 +12,9 @@ from curate.browse.data import (
     RunData,
     apply_filters,
     check_regex,
+    diversity_table,
     funnel,
+    group_sizes,
     sources_table,
     top_reasons,
 )
@@ -96,15 +98,54 @@ def test_report_tables(data: RunData, index: pl.DataFrame):
     rep = data.report()
     assert funnel(rep)["n_out"].to_list() == [N + 3 - 10, N + 3 - 30]
     assert top_reasons(rep).rows() == [("dedup_exact", "exact_dup", 20), ("filter_length", "too_short", 10)]
+    # this run's report has no per-source part: counts come from the index; clusters exclude null (removed)
     src = sources_table(rep, index)
-    assert set(src.columns) >= {"source", "read", "kept", "removed", "diversity.clusters"}
-    assert src.filter(pl.col("source") == "alpaca")["removed"][0] == 10
+    assert src.columns == ["source", "kept", "removed", "clusters"]
+    assert src.filter(pl.col("source") == "alpaca").row(0) == ("alpaca", 93, 10, 1)  # was 2: null counted
+    assert diversity_table(rep).height == 0
 
 
 def test_groups_from_every_dedup_step(data: RunData):
+    """Every member row the dedup step wrote, the survivor's own row included, with its removed flag."""
     g = data.groups()
-    assert g is not None and g.height == 20
+    assert g is not None and g.height == 40
     assert g.filter(pl.col("member") == rid(10)).row(0, named=True)["survivor"] == rid(40)
+    assert g.filter(pl.col("member") == pl.col("survivor"))["removed"].to_list() == [False] * 20
+    sizes = group_sizes(g)
+    assert sizes.height == 20 and set(sizes["removed"]) == {1} and set(sizes["kept_by_label"]) == {0}
+
+
+def test_bad_regex_message_is_short_and_says_where():
+    msg = check_regex("print(")
+    assert msg == "invalid regular expression at character 6: unclosed group (Rust regex syntax)"
+    assert "This error occurred" not in (check_regex("a{99999999}") or "x")
+    assert "look-around" in (check_regex("(?<=a)b") or "")
+
+
+def test_map_selection_filter(index: pl.DataFrame):
+    f = Filters(ids=[rid(50), rid(51), "not-a-record"], sources=["sharegpt"])
+    assert apply_filters(index, f, NO_LABELS)["id"].to_list() == [rid(50)]
+    assert apply_filters(index, Filters(ids=[]), NO_LABELS).height == 0
+
+
+def test_removed_records_placed_on_the_map_join_the_index(tmp_path: Path):
+    """map_removed.parquet (written by score.map) gives removed records a position and a placement."""
+    from curate import layout as L
+    from curate.layout import RunLayout
+
+    from .conftest import build_run
+
+    run = build_run(tmp_path)
+    lay = RunLayout(run)
+    m = pl.read_parquet(lay.find(L.MAP))
+    near = m.filter(pl.col("id") == rid(40)).row(0, named=True)
+    pl.DataFrame({"id": [rid(10)], "x": [near["x"]], "y": [near["y"]], "cluster": [near["cluster"]],
+                  "topic": [near["topic"]], "placed": ["duplicate_of"]}).cast(
+        dict(L.MAP_REMOVED.schema or {})).write_parquet(lay.step(4, "map").file(L.MAP_REMOVED))
+    idx = RunData(run).build_index()
+    r = idx.filter(pl.col("id") == rid(10)).row(0, named=True)
+    assert (r["status"], r["placed"], r["cluster"]) == ("removed", "duplicate_of", near["cluster"])
+    assert idx.filter(pl.col("id") == rid(11))["x"][0] is None  # not placed
 
 
 def test_map_level_of_detail_and_selection(index: pl.DataFrame):
@@ -112,6 +153,7 @@ def test_map_level_of_detail_and_selection(index: pl.DataFrame):
     full = build_view(mapped, "source")
     assert full.density is None and full.points.height == mapped.height == full.total
     assert set(full.topics["topic"]) == {"cooking pasta", "python code", "french capital"}
+    assert full.other == 0 and full.points["colour"].n_unique() == 3
     lod = build_view(mapped, "status", max_points=60, sample_points=60)
     assert lod.density is not None and lod.density[0].sum() == mapped.height
     assert 60 <= lod.points.height <= 63 and set(lod.points["group"]) == {"kept"}

@@ -17,12 +17,13 @@ from .conftest import AxisEmbedder, markdown_hazards, rid
 
 
 def _texts(at) -> str:
-    """The Markdown bodies with backslash escapes resolved (record fields are escaped for display)."""
+    """The Markdown bodies with search highlights unwrapped and backslash escapes resolved."""
     return _plain(_raw(at))
 
 
 def _plain(md: str) -> str:
-    return re.sub(r"\\(.)", r"\1", md)
+    md = re.sub(r":orange-background\[((?:\\.|[^\]\\])*)\]", r"\1", md)
+    return re.sub(r"\\(.)", r"\1", md).replace("\u00a0", " ")
 
 
 def _raw(at) -> str:
@@ -53,8 +54,9 @@ def test_overview(app):
     frames = [d.value for d in at.dataframe]
     reasons = next(f for f in frames if "reason" in f.columns)
     assert reasons["reason"].tolist() == ["exact_dup", "too_short"]
-    sources = next(f for f in frames if "diversity.clusters" in f.columns)
+    sources = next(f for f in frames if "clusters" in f.columns)
     assert sorted(sources["source"]) == ["alpaca", "oig", "sharegpt"]
+    assert not any(c.startswith("diversity.") for f in frames for c in f.columns)
 
 
 def test_map_draws_every_point_with_topics(app):
@@ -64,13 +66,20 @@ def test_map_draws_every_point_with_topics(app):
     fig = json.loads(chart.proto.spec)
     traces = [t for t in fig["data"] if t["type"] == "scattergl"]
     assert sum(_n(t["x"]) for t in traces) == 273
-    assert {t["name"] for t in traces} == {"alpaca", "oig", "sharegpt"}
+    # coloured by cluster: each trace named by its topic and number, in a colour of its own
+    assert {t["name"] for t in traces} == {"cooking pasta · #0", "python code · #1", "french capital · #2"}
+    assert len({t["marker"]["color"] for t in traces}) == 3
     assert {a["text"] for a in fig["layout"]["annotations"]} == {"cooking pasta", "python code", "french capital"}
     hover = [h for t in traces for h in t["hovertext"]]
     assert any(h.startswith("Look: &lt;script&gt;") for h in hover)  # escaped for plotly's HTML labels
+    assert all(h.endswith(("<i>cooking pasta</i>", "<i>python code</i>", "<i>french capital</i>")) for h in hover)
+    at.selectbox(key="map.color").set_value("source").run()
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"] for t in fig["data"] if t["type"] == "scattergl"} == {"alpaca", "oig", "sharegpt"}
     at.selectbox(key="map.color").set_value("status").run()
     _ok(at)
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    # this run placed no removed record on its map: only kept points, and the toggle says so by being off
     assert {t["name"] for t in fig["data"] if t["type"] == "scattergl"} == {"kept"}
 
 
@@ -80,9 +89,42 @@ def test_map_selection_lists_and_labels_records(app, labels_path: Path):
     _ok(at)
     assert any("Selected: 3 records" in str(s.value) for s in at.subheader)
     assert sorted(at.dataframe[0].value["id"]) == ids
-    _button(at, "Drop all 3").click().run()
+    store = LabelStore(labels_path)
+    _button(at, "Drop all 3").click().run()  # asks first, writes nothing
     _ok(at)
-    assert LabelStore(labels_path).ids("drop") == frozenset(ids)
+    assert store.count() == 0
+    assert any("Label **3** records **drop**?" in w.value for w in at.warning)
+    _button(at, "Cancel").click().run()
+    assert store.count() == 0 and not at.warning
+    _button(at, "Drop all 3").click().run()
+    _button(at, "Confirm: drop 3").click().run()
+    _ok(at)
+    assert store.ids("drop") == frozenset(ids)
+
+
+def test_map_clear_selection_clears_it_everywhere(app):
+    ids = [rid(40), rid(41), rid(42)]
+    at = app("map", **{"curate.selection": ids})
+    chart_key = at.get("plotly_chart")[0].proto.id
+    _button(at, "Clear selection").click().run()
+    _ok(at)
+    assert not at.subheader and at.session_state["curate.selection"] == []
+    assert at.get("plotly_chart")[0].proto.id != chart_key  # a new chart: the plot's own selection is gone too
+    at.radio(key="curate.page").set_value("Label").run()
+    at.radio(key="l.target").set_value("Map selection").run()
+    _ok(at)
+    assert "**0** records in this set" in _texts(at)
+
+
+def test_map_selection_filters_browse(app):
+    ids = [rid(40), rid(41), rid(42), rid(12)]
+    at = app("map", **{"curate.selection": ids})
+    _button(at, "Open in Browse").click().run()
+    _ok(at)
+    assert at.radio(key="curate.page").value == "Browse"
+    assert "**4** matching records" in _texts(at)
+    at.checkbox(key="b.mapsel").uncheck().run()
+    assert "**303** matching records" in _texts(at)
 
 
 def test_browse_filters_pages_and_labels(app, labels_path: Path):
@@ -111,10 +153,45 @@ def test_browse_invalid_regex_is_a_message_not_a_crash(app):
     at.checkbox(key="b.regex").check().run()
     at.text_input(key="b.text").set_value("print(").run()
     _ok(at)
-    assert any("invalid regular expression" in e.value for e in at.error)
-    assert "**303** matching records" in _texts(at)  # the bad pattern filters nothing
+    assert [_plain(e.value) for e in at.error] == [
+        "invalid regular expression at character 6: unclosed group (Rust regex syntax)"]
+    assert "matching records" not in _texts(at)  # no result list: a bad pattern matches nothing
     at.text_input(key="b.text").set_value(r"print\(1[0-2]\)").run()
     assert not at.error and "**3** matching records" in _texts(at)
+    assert _raw(at).count(":orange-background[") == 0  # matches inside fenced code are not marked
+    at.text_input(key="b.text").set_value("Question 11").run()
+    assert ":orange-background[Question 11]" in _raw(at)
+
+
+def test_record_text_as_written_and_markdown_toggle(app):
+    at = app("browse")
+    at.text_input(key="b.text").set_value("Answer 104:").run()
+    md = next(m.value for m in at.markdown if "Answer 104" in m.value)
+    assert md.startswith(r":orange-background[Answer 104\:] here is some text about french capital\.")
+    assert "```python\nprint(104)\n```" in md
+    at.toggle(key="curate.markdown").set_value(True).run()
+    md = next(m.value for m in at.markdown if "Answer 104" in m.value)
+    assert md.startswith("Answer 104\\: here is some text about french capital.") and "```python" in md
+
+
+def test_annotator_name_lives_in_the_url(app, labels_path: Path):
+    at = app("browse")
+    at.text_input(key="curate.annotator").set_value("alice").run()
+    assert at.query_params["annotator"] == ["alice"] or at.query_params["annotator"] == "alice"
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import APP
+
+    again = AppTest.from_file(APP, default_timeout=30)  # a new page load: a new session, the same URL
+    again.session_state["curate.run_dir"] = at.session_state["curate.run_dir"]
+    again.session_state["curate.labels_path"] = str(labels_path)
+    again.query_params["page"] = "browse"
+    again.query_params["annotator"] = "alice"
+    again.run()
+    assert again.text_input(key="curate.annotator").value == "alice"
+    again.text_input(key="b.text").set_value("Question 7 ").run()
+    _button(again, "Keep").click().run()
+    assert LabelStore(labels_path).history()["annotator"].to_list() == ["alice"]
 
 
 def test_browse_pagination(app):
@@ -138,8 +215,9 @@ def test_hostile_records_render_inert_and_fast(app):
     assert "**3** matching records" in md
     assert elapsed < 10
     assert [h for m in at.markdown for h in markdown_hazards(str(m.value))] == []
-    assert "<script>document.title='pwned'</script>" in _texts(at)  # shown as written
-    assert max(len(str(m.value)) for m in at.markdown) <= 20_000  # the 5 MB turn shows one part at a time
+    assert "<script>document.title='pwned'</script>" in _texts(at)  # shown as written (the match highlighted)
+    # the 5 MB turn shows one part at a time (plus the highlight of the match at its start)
+    assert max(len(str(m.value)) for m in at.markdown) <= 20_000 + len(":orange-background[]")
     part = next(n for n in at.number_input if n.label.startswith("part (of 250"))
     part.set_value(250).run()
     _ok(at)
@@ -213,8 +291,11 @@ def test_label_one_at_a_time_and_in_bulk(app, labels_path: Path):
     assert f"record **3** of {len(ids)}" in _texts(at)  # keep moved to 2, next to 3, drop to 4, previous to 3
     at.selectbox(key="l.bulk_label").set_value("drop").run()
     _button(at, f"Apply 'drop' to {len(ids)} records").click().run()
+    assert store.ids("drop") == frozenset({ids[2]})  # only asked
+    _button(at, f"Confirm: drop {len(ids)}").click().run()
     _ok(at)
     assert store.ids("drop") == frozenset(ids)
+    assert "french capital · #2" in str(at.selectbox(key="l.cluster").proto)  # the picker names topics
     assert any("__curateHotkeys" in str(getattr(e, "proto", "")) for e in at.get("iframe"))
 
 
@@ -225,6 +306,7 @@ def test_label_uses_the_browse_filter(app, labels_path: Path):
     _ok(at)
     assert "**10** records in this set" in _texts(at)
     _button(at, "Apply 'keep' to 10 records").click().run()
+    _button(at, "Confirm: keep 10").click().run()
     assert LabelStore(labels_path).ids("keep") == frozenset(rid(i) for i in range(10))
 
 

@@ -13,7 +13,18 @@ import time
 
 import pytest
 
-from curate.browse.render import PART_CHARS, hover_text, md_code, md_text, n_parts, part_of, safe_markdown
+from curate.browse.render import (
+    HIGHLIGHT,
+    PART_CHARS,
+    highlighter,
+    hover_text,
+    md_code,
+    md_text,
+    n_parts,
+    part_of,
+    plain_markdown,
+    safe_markdown,
+)
 
 from .conftest import EVIL, NETWORK, NETWORK_FIELDS, NETWORK_ID, markdown_hazards
 
@@ -148,3 +159,51 @@ def test_hover_text_is_escaped_and_short():
     assert hover_text("<b>hi</b>\nthere") == "&lt;b&gt;hi&lt;/b&gt; there"
     assert len(hover_text("y" * 1000)) == 160
     assert hover_text(None) == ""
+
+
+# -- the default view: text as written ---------------------------------------------------------------
+
+
+def _lines(md: str) -> list[str]:
+    """The text a reader sees, line by line (a hard break or a paragraph ends a line; no-break spaces kept)."""
+    from markdown_it import MarkdownIt
+
+    out = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(textwrap.dedent(md).strip())
+    out = re.sub(r"<br\s*/?>\n?", "\n", out)
+    out = re.sub(r"</p>\s*<p>", "\n\n", out)
+    return html.unescape(re.sub(r"<[^>]+>", "", out)).strip("\n").split("\n")
+
+
+@pytest.mark.parametrize("name", list(NETWORK))
+def test_plain_view_loads_nothing_either(name: str):
+    out = plain_markdown(NETWORK[name])
+    assert markdown_hazards(out) == [], out
+
+
+def test_plain_view_shows_prose_as_written():
+    text = ("Question: what does __init__ do?\nAnswer: it *sets* up self.__dict__ = {}\n"
+            "    indented line\n# not a heading\n1. not a list\n> not a quote\n| not | a table |")
+    out = plain_markdown(text)
+    assert markdown_hazards(out) == []
+    assert _lines(out) == [ln.replace("    ", "\u00a0" * 4) for ln in text.split("\n")]
+    tokens = [t.type for t in _parse(out) for t in [t, *(t.children or [])]]
+    assert not {"strong_open", "em_open", "heading_open", "ordered_list_open", "blockquote_open", "table_open",
+                "code_block"} & set(tokens)
+
+
+def test_plain_view_keeps_fenced_code_as_code():
+    text = "Use it like this:\n```python\nclass A:\n    def __init__(self):\n        pass\n```\nThen call A()."
+    out = plain_markdown(text)
+    assert _code(out) == [("python", "class A:\n    def __init__(self):\n        pass\n")]
+    assert "Use it like this:" in _visible(out) and "Then call A()." in _visible(out)
+    # the Markdown toggle renders emphasis (still safe): the same text through safe_markdown
+    assert "<strong>" in __import__("markdown_it").MarkdownIt().render(safe_markdown("__init__"))
+
+
+def test_search_matches_are_highlighted_in_prose_only():
+    text = "find the needle, a needle again\n```\nneedle in code\n```"
+    out = plain_markdown(text, highlighter("needle", regex=False))
+    assert out.count(HIGHLIGHT.format("needle")) == 2 and "needle in code" in out
+    marked = plain_markdown("a[b]c", highlighter("[b]", regex=False))
+    assert HIGHLIGHT.format("\\[b\\]") in marked and markdown_hazards(marked) == []
+    assert highlighter("print(", regex=True) is None and highlighter("", regex=False) is None
