@@ -314,6 +314,13 @@ class RunLayout:
         return [StepFolder(self, d.name) for d in sorted(self.root.iterdir())
                 if d.is_dir() and is_step_folder_name(d.name)]
 
+    def step_named(self, step_id: str) -> StepFolder:
+        """The folder on disk of the step with this id (``00_ingest`` for ``ingest``). Raises KeyError."""
+        for f in self.step_folders():
+            if f.step_id == step_id:
+                return f
+        raise KeyError(f"{self.root}: no folder of a step {step_id!r}")
+
     def ledger_files(self) -> list[Path]:
         return sorted(self.ledger_dir.glob("*.parquet")) if self.ledger_dir.is_dir() else []
 

@@ -19,6 +19,7 @@ import yaml
 
 from curate import demo
 from curate.analysis.dedup_eval import attach_ids, evaluate, load_ground_truth
+from curate.layout import RunLayout
 from curate.pipeline.runner import run_pipeline
 from curate.pipeline.spec import load_recipe
 
@@ -93,10 +94,10 @@ def test_near_duplicates_found_by_minhash(funnel: dict[str, Any]) -> None:
     truth = load_ground_truth(funnel["raw"] / "ground_truth.jsonl").filter(pl.col("kind") == "near_dup")
     for name in ("gpt4all", "vicuna"):
         run = funnel["results"][name].run_dir
-        rows = pl.read_parquet(run / "00_ingest" / "kept.parquet", columns=["id", "provenance"])
+        rows = pl.read_parquet(RunLayout(run).ingest.kept, columns=["id", "provenance"])
         files = [rel for rel in demo.RECIPE_SOURCES[name].values()]
         t = attach_ids(truth.filter(pl.col("file").is_in(files)), rows)
-        led = pl.read_parquet(next((run / "ledger").glob("*_dedup_minhash.parquet")))
+        led = pl.read_parquet(RunLayout(run).step_named("dedup_minhash").ledger)
         # A pair counts when MinHash joins the copy and its original, whichever survives (the keep
         # policy keeps the longer response, often the edited copy).
         score = evaluate(led.select("id", "duplicate_of"), t, kinds={"near_dup"})
@@ -118,11 +119,11 @@ def test_malformed_records_quarantined_with_their_reason(funnel: dict[str, Any])
 def test_p3_dropped_entirely_by_filter_source(funnel: dict[str, Any]) -> None:
     run = funnel["results"]["gpt4all"]
     rep = {r.step_id: r for r in run.reports}["filter_source"]
-    before = pl.read_parquet(next(run.run_dir.glob("*_score_diversity")) / "kept.parquet", columns=["source"])
+    before = pl.read_parquet(RunLayout(run.run_dir).step_named("score_diversity").kept, columns=["source"])
     n_p3 = int((before["source"] == "p3").sum())
     assert n_p3 > 500
     assert dict(rep.rejected) == {"low_diversity_source": n_p3}
-    after = pl.read_parquet(next(run.run_dir.glob("*_filter_source")) / "kept.parquet", columns=["source"])
+    after = pl.read_parquet(RunLayout(run.run_dir).step_named("filter_source").kept, columns=["source"])
     assert set(after["source"]) == {"oig", "stackoverflow"}
 
 
@@ -132,7 +133,7 @@ def test_funnel_counts_balance(funnel: dict[str, Any]) -> None:
             assert r.n_in + r.n_added == r.n_out + sum(r.rejected.values()) + sum(r.quarantined.values()), (name, r)
         tot = res.report["totals"]
         assert tot["read"] + tot["added"] == tot["kept"] + tot["removed"] + tot["quarantined"], name
-        led = pl.concat([pl.read_parquet(f, columns=["id"]) for f in (res.run_dir / "ledger").glob("*.parquet")])
+        led = pl.concat([pl.read_parquet(f, columns=["id"]) for f in RunLayout(res.run_dir).ledger_files()])
         assert len(led) == tot["removed"], name
     # P3 aside, the clean data mostly survives: recipes remove policy failures, not the corpus
     g = funnel["results"]["gpt4all"].report["totals"]
@@ -144,7 +145,7 @@ def test_rouge_l_and_repetition_spare_clean_records(funnel: dict[str, Any]) -> N
     for name, step, max_share in (("alpaca", "filter_rouge_l", 0.10), ("vicuna", "filter_repetition", 0.02),
                                   ("gpt4all", "filter_repetition", 0.02)):
         res = funnel["results"][name]
-        led = pl.read_parquet(next((res.run_dir / "ledger").glob(f"*_{step}.parquet")), columns=["provenance"])
+        led = pl.read_parquet(RunLayout(res.run_dir).step_named(step).ledger, columns=["provenance"])
         rel = {str(funnel["raw"] / r): r for r in demo.RECIPE_SOURCES[name].values()}
         clean = [p for p in led["provenance"].to_list() if (rel[p["file"]], p["record"]) not in planted]
         n_in = {r.step_id: r.n_in for r in res.reports}[step]

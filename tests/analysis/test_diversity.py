@@ -8,8 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from curate import layout as L
 from curate.analysis.diversity import cluster_entropy, distinct_n, mean_nn_distance, unique_share, vendi_score
 from curate.index.vectors import write_embeddings
+from curate.layout import RunLayout
+from curate.pipeline.batches import ledger_frame
 from curate.schema import make_batch, record_id
 from curate.steps.base import StepContext
 from curate.steps.score.diversity import DiversityScorer
@@ -60,18 +63,19 @@ def _ds_and_vectors(rng: np.random.Generator):
 def test_diversity_scorer_separates_a_homogeneous_source(tmp_path):
     batch, v = _ds_and_vectors(np.random.default_rng(0))
     run = tmp_path / "run"
-    emb = write_embeddings(run / "03_embed", batch["id"], len(v), v.shape[1])
+    lay = RunLayout(run)
+    emb = write_embeddings(lay.step(3, "embed").path, batch["id"], len(v), v.shape[1])
     emb[:] = v
     emb.flush()
     # two removed duplicates of the flat source in an earlier dedup step
-    (run / "ledger").mkdir(parents=True)
-    batch.head(2).with_columns(source=pl.lit("flat"), step=pl.lit("dedup_exact"), reason=pl.lit("exact_dup"),
-                               duplicate_of=pl.lit("x"), similarity=pl.lit(1.0)).write_parquet(
-        run / "ledger" / "04_dedup_exact.parquet")
-    ctx = StepContext(run_dir=run, work_dir=run / "05_score_diversity", seed=3)
+    lay.ledger_dir.mkdir(parents=True)
+    dups = batch.head(2).with_columns(source=pl.lit("flat"))
+    ledger_frame(dups, "dedup_exact", "exact_dup", pl.Series(["x", "x"]), pl.Series([1.0, 1.0])).write_parquet(
+        lay.step(4, "dedup_exact").ledger)
+    ctx = StepContext(run_dir=run, work_dir=lay.step(5, "score_diversity").path, seed=3)
     step = DiversityScorer.from_params(step_id="score_diversity", vendi_sample=200, nn_sample=200, text_sample=100)
     res = step.run(batch.lazy(), ctx)
-    out = json.loads((run / "05_score_diversity" / "diversity.json").read_text())
+    out = json.loads(ctx.folder.file(L.DIVERSITY).read_text())
     rich, flat = out["per_source"]["rich"], out["per_source"]["flat"]
     assert flat["short_response_share"] == 1.0 and rich["short_response_share"] == 0.0
     # response homogeneity, on a seeded sample of text_sample=100 records: two labels in 100 answers
@@ -88,14 +92,14 @@ def test_diversity_scorer_separates_a_homogeneous_source(tmp_path):
     assert set(res.scores.columns) == {"id", "score_diversity.cluster", "score_diversity.nn_dist"}
     # deterministic for a seed
     step.run(batch.lazy(), ctx)
-    assert json.loads((run / "05_score_diversity" / "diversity.json").read_text()) == out
+    assert json.loads(ctx.folder.file(L.DIVERSITY).read_text()) == out
 
 
 def test_diversity_without_embeddings_gives_text_figures(tmp_path, batch_of):
     batch = batch_of("user: write a poem || assistant: roses are red and violets are blue", "user: list primes || assistant: 2 3 5")
-    ctx = StepContext(run_dir=tmp_path, work_dir=tmp_path / "01_score_diversity")
+    ctx = StepContext(run_dir=tmp_path, work_dir=RunLayout(tmp_path).step(1, "score_diversity").path)
     res = DiversityScorer.from_params().run(batch.lazy(), ctx)
-    out = json.loads((tmp_path / "01_score_diversity" / "diversity.json").read_text())
+    out = json.loads(ctx.folder.file(L.DIVERSITY).read_text())
     assert out["embeddings"] is False and "vendi" not in out["overall"]
     assert out["overall"]["short_response_share"] == 0.5
     assert out["overall"]["unique_response_share"] == 1.0

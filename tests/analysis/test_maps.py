@@ -7,8 +7,10 @@ import json
 import numpy as np
 import polars as pl
 
+from curate import layout as L
 from curate.analysis.maps import ctfidf_topics, knn_place, verb_object, verb_table
 from curate.index.vectors import write_embeddings
+from curate.layout import RunLayout
 from curate.schema import make_batch, record_id
 from curate.steps.base import StepContext
 from curate.steps.score.map import MapScorer
@@ -71,13 +73,13 @@ def test_map_step_writes_map_with_topics(tmp_path):
     batch = make_batch(rows)
     v = np.asarray(vecs, dtype=np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    emb = write_embeddings(tmp_path / "01_embed", batch["id"], len(v), 8)
+    emb = write_embeddings(RunLayout(tmp_path).step(1, "embed").path, batch["id"], len(v), 8)
     emb[:] = v
     emb.flush()
-    ctx = StepContext(run_dir=tmp_path, work_dir=tmp_path / "02_score_map", seed=7)
+    ctx = StepContext(run_dir=tmp_path, work_dir=RunLayout(tmp_path).step(2, "score_map").path, seed=7)
     # fit UMAP on 100 of the 120 points: the other 20 are placed by their nearest fitted neighbours
     res = MapScorer.from_params(step_id="score_map", clusters=3, fit_sample=100).run(batch.lazy(), ctx)
-    m = pl.read_parquet(tmp_path / "02_score_map" / "map.parquet")
+    m = pl.read_parquet(ctx.folder.file(L.MAP))
     assert m.columns == ["id", "x", "y", "cluster", "topic", "source"] and len(m) == 120
     assert m["cluster"].n_unique() == 3
     # each planted topic lands in one cluster whose keywords are that topic's words
@@ -91,9 +93,9 @@ def test_map_step_writes_map_with_topics(tmp_path):
     d = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d, np.inf)
     assert (d.argmin(axis=1) // 40 == np.arange(120) // 40).all()
-    verbs = json.loads((tmp_path / "02_score_map" / "verbs.json").read_text())
+    verbs = json.loads(ctx.folder.file(L.VERBS).read_text())
     assert verbs["rows"][0]["verb"] == "explain"
-    clusters = json.loads((tmp_path / "02_score_map" / "clusters.json").read_text())
+    clusters = json.loads(ctx.folder.file(L.CLUSTERS).read_text())
     assert sum(c["size"] for c in clusters) == 120 and len(clusters[0]["sample_prompts"]) == 3
     assert set(res.scores.columns) == {"id", "score_map.x", "score_map.y", "score_map.cluster", "score_map.topic"}
 

@@ -1,8 +1,10 @@
-"""A small finished run directory built by hand, in the layout curate.rundir documents."""
+"""A small finished run directory, written through curate.layout by the runner's own writers (StepCache for
+done.json, ledger_frame for the ledger, build_report/write_report for report.json)."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,14 @@ import polars as pl
 import pytest
 import yaml
 
+from curate import layout as L
+from curate.layout import RunLayout, StepFolder
+from curate.pipeline.batches import ledger_frame
+from curate.pipeline.cache import StepCache
+from curate.pipeline.report import build_report, write_report
+from curate.rundir import write_text_atomic
 from curate.schema import make_batch, record_id
+from curate.steps.base import StepReport
 
 SPEC: dict[str, Any] = {
     "name": "mini-export",
@@ -65,35 +74,51 @@ def ingested() -> list[dict[str, Any]]:
     return rows
 
 
-def _done(d: Path) -> None:
-    (d / "done.json").write_text(json.dumps({"fingerprint": d.name}))
+def _finish(run: RunLayout, folder: StepFolder, kept: pl.DataFrame, rep: StepReport, ledger: pl.DataFrame | None,
+            cache: StepCache) -> None:
+    """Write one step's outputs with the runner's own writers: kept rows, ledger, done.json."""
+    folder.path.mkdir(parents=True)
+    kept.write_parquet(folder.kept)
+    if ledger is not None and len(ledger):
+        ledger.write_parquet(folder.ledger)
+    rep.n_out = kept.height
+    cache.finish(folder, f"fixture-{folder.name}", rep)
 
 
 def build_run(root: Path) -> Path:
-    """Write a finished run: ingest (17 read, 1 quarantined) -> filter_length -> filter_language."""
-    run = root / "runs" / "mini-export" / "20260101-000000"
-    (run / "ledger").mkdir(parents=True)
-    (run / "quarantine").mkdir()
-    (run / "spec.yaml").write_text(yaml.safe_dump(SPEC, sort_keys=False))
+    """A finished run written by the runner's writers: ingest (20 read, 1 quarantined) -> filter_length ->
+    filter_language, with report.json built by curate.pipeline.report from the files."""
+    run = RunLayout(root / "runs" / "mini-export" / "20260101-000000")
+    run.ledger_dir.mkdir(parents=True)
+    run.quarantine_dir.mkdir()
+    write_text_atomic(run.spec, yaml.safe_dump(SPEC, sort_keys=False))
+    cache = StepCache(run)
     base = make_batch(ingested())
-    d0 = run / "00_ingest"
-    d0.mkdir()
-    base.write_parquet(d0 / "kept.parquet")
-    _done(d0)
+    sources = {
+        "gpt4all": {"format": "gpt4all", "files": 1, "read": 9, "ingested": 9, "quarantined": 0, "by_reason": {}},
+        "vicuna": {"format": "sharegpt", "files": 1, "read": 5, "ingested": 5, "quarantined": 0, "by_reason": {}},
+        "dolly": {"format": "dolly", "files": 1, "read": 6, "ingested": 5, "quarantined": 1,
+                  "by_reason": {"json_decode": 1}},
+    }
+    run.ingest.path.mkdir()
+    write_text_atomic(run.ingest.file(L.SOURCE_STATS), json.dumps(sources))
+    with run.ingest.quarantine.open("w") as fh:
+        fh.write(json.dumps({"step": L.INGEST_ID, "source": "dolly", "file": "data/raw/dolly", "record": 6,
+                             "reason": "json_decode", "error": "json_decode: bad line", "raw": "{", "line": 6}) + "\n")
+    ingest = StepReport(step_id=L.INGEST_ID, kind="read", n_in=20, quarantined=Counter({"json_decode": 1}))
+    cache.finish(run.ingest, "fixture-ingest", ingest)
+    base.write_parquet(run.ingest.kept)
+    ingest.n_out = base.height
+    cache.finish(run.ingest, "fixture-ingest", ingest)
 
     chars = pl.col("turns").list.eval(pl.element().struct.field("content").str.len_chars()).list.sum()
     measured = base.with_columns(chars.cast(pl.Int64).alias("filter_length.chars"))
     short = measured["filter_length.chars"] < 20
-    ledger = measured.filter(short).with_columns(
-        pl.lit("filter_length").alias("step"), pl.lit("too_short").alias("reason"),
-        pl.lit(None, dtype=pl.Utf8).alias("duplicate_of"), pl.lit(None, dtype=pl.Float64).alias("similarity"),
-    )
-    ledger.write_parquet(run / "ledger" / "01_filter_length.parquet")
     kept1 = measured.filter(~short)
-    d1 = run / "01_filter_length"
-    d1.mkdir()
-    kept1.write_parquet(d1 / "kept.parquet")
-    _done(d1)
+    removed1 = measured.filter(short)
+    rep1 = StepReport(step_id="filter_length", kind="filter", n_in=base.height, seconds=0.01,
+                      rejected=Counter({"too_short": removed1.height}))
+    _finish(run, run.step(1, "filter_length"), kept1, rep1, ledger_frame(removed1, "filter_length", "too_short"), cache)
 
     lang = {"de": "Berlin", "fr": "araignée"}
     text = pl.col("turns").list.eval(pl.element().struct.field("content")).list.join(" ")
@@ -104,40 +129,18 @@ def build_run(root: Path) -> Path:
         pl.lit(0.98).alias("filter_language.score"),
     )
     wrong = kept2["filter_language.lang"] == "fr"
-    kept2.filter(wrong).with_columns(
-        pl.lit("filter_language").alias("step"), pl.lit("wrong_language").alias("reason"),
-        pl.lit(None, dtype=pl.Utf8).alias("duplicate_of"), pl.lit(None, dtype=pl.Float64).alias("similarity"),
-    ).write_parquet(run / "ledger" / "02_filter_language.parquet")
-    kept2 = kept2.filter(~wrong)
-    d2 = run / "02_filter_language"
-    d2.mkdir()
-    kept2.write_parquet(d2 / "kept.parquet")
-    _done(d2)
-    (run / "quarantine" / "00_ingest.jsonl").write_text(json.dumps({"source": "dolly", "error": "json_decode"}) + "\n")
+    rep2 = StepReport(step_id="filter_language", kind="filter", n_in=kept1.height, seconds=0.02,
+                      rejected=Counter({"wrong_language": int(wrong.sum())}))
+    folder2 = run.step(2, "filter_language")
+    _finish(run, folder2, kept2.filter(~wrong), rep2,
+            ledger_frame(kept2.filter(wrong), "filter_language", "wrong_language"), cache)
+    # figures as a diversity step would leave them, so the card shows a diversity table
+    folder2.file(L.DIVERSITY).write_text(json.dumps({"clusters": 4, "mean_knn_dist": 0.4123}))
 
-    n0, n1, n2 = base.height, kept1.height, kept2.height
-    per_source = dict(kept2.group_by("source").len().iter_rows())
-    report = {
-        "name": SPEC["name"],
-        "steps": [
-            {"step_id": "filter_length", "kind": "filter", "n_in": n0, "n_out": n1, "n_added": 0,
-             "rejected": {"too_short": n0 - n1}, "quarantined": {}, "seconds": 0.01, "extra": {}},
-            {"step_id": "filter_language", "kind": "filter", "n_in": n1, "n_out": n2, "n_added": 0,
-             "rejected": {"wrong_language": n1 - n2}, "quarantined": {}, "seconds": 0.02, "extra": {}},
-        ],
-        "sources": {
-            "gpt4all": {"format": "gpt4all", "files": 1, "read": 9, "ingested": 9, "quarantined": 0,
-                        "kept": per_source["gpt4all"]},
-            "vicuna": {"format": "sharegpt", "files": 1, "read": 5, "ingested": 5, "quarantined": 0,
-                       "kept": per_source["vicuna"]},
-            "dolly": {"format": "dolly", "files": 1, "read": 6, "ingested": 5, "quarantined": 1,
-                      "kept": per_source["dolly"]},
-        },
-        "totals": {"read": n0 + 1, "kept": n2, "removed": n0 - n2, "quarantined": 1},
-        "diversity": {"clusters": 4, "mean_knn_dist": 0.4123},
-    }
-    (run / "report.json").write_text(json.dumps(report, indent=2))
-    return run
+    head = {"name": SPEC["name"], "run_dir": str(run.root), "recipe_hash": "fixture", "started": "2026-01-01T00:00:00",
+            "seconds": 0.1, "dry_run": False, "limit": None}
+    write_report(run, build_report(run, folder2, reports=[ingest, rep1, rep2], source_stats=sources, head=head))
+    return run.root
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from curate.errors import ConfigError, CurateError
 from curate.export.run import ExportOptions, export_run
 from curate.export.splits import parse_splits
+from curate.layout import RunLayout
 from curate.rundir import RunDir, RunDirError
 from curate.schema import validate_record
 
@@ -76,8 +77,8 @@ def test_card_parses_and_counts_equal_the_run(run_dir: Path, tmp_path: Path) -> 
                                                 {"split": "validation", "path": "data/validation-*"}]
     body = card.text
     for step in report["steps"]:
-        assert f"| `{step['step_id']}` | filter | {step['n_in']:,} | {step['n_out']:,} |" in body
-    assert "| `ingest` | read | 20 | 19 | 1 | quarantined 1 |" in body
+        assert f"| `{step['step_id']}` | {step['kind']} | {step['n_in']:,} | {step['n_out']:,} |" in body
+    assert "| `ingest` | read | 20 | 19 | 1 | quarantined: json_decode 1 |" in body
     assert "| `dolly` | dolly | `cc-by-sa-3.0` | 6 | 1 | 4 | 4 | 3 | 1 |" in body
     assert "| mean_knn_dist | 0.4123 |" in body
     assert "@misc{gpt4all," in body and "@online{DatabricksBlog2023DollyV2," in body
@@ -117,19 +118,20 @@ def test_existing_out_dir_needs_overwrite_and_must_be_an_export(run_dir: Path, t
 
 
 def test_unfinished_or_inconsistent_run_fails_before_writing(run_dir: Path, tmp_path: Path) -> None:
-    report = json.loads((run_dir / "report.json").read_text())
+    report_path = RunLayout(run_dir).report
+    report = json.loads(report_path.read_text())
     report["totals"]["kept"] = 99
-    (run_dir / "report.json").write_text(json.dumps(report))
+    report_path.write_text(json.dumps(report))
     with pytest.raises(CurateError, match="inconsistent"):
         _export(run_dir, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.curate-*"))
-    (run_dir / "report.json").unlink()
+    report_path.unlink()
     with pytest.raises(RunDirError, match="did not finish"):
         _export(run_dir, tmp_path / "out")
 
 
 def test_invalid_records_are_refused(run_dir: Path, tmp_path: Path) -> None:
-    last = run_dir / "02_filter_language" / "kept.parquet"
+    last = RunDir(run_dir).final_path()
     df = pl.read_parquet(last)
     bad = df.with_columns(
         pl.when(pl.col("source") == "dolly")

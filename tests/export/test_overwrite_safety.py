@@ -10,6 +10,7 @@ import pytest
 from curate.cli import main
 from curate.errors import ConfigError
 from curate.export.run import ExportOptions, RunInfo, export_records, export_run
+from curate.layout import RunLayout
 from curate.rundir import RunDir
 from curate.schema import make_batch
 from curate.steps.base import StepContext
@@ -124,7 +125,7 @@ def test_write_step_never_deletes_a_foreign_file(run_dir: Path, tmp_path: Path) 
     out = tmp_path / "hub"
     rd = RunDir(run_dir)
     report = rd.report()
-    ctx = StepContext(run_dir=run_dir, work_dir=run_dir / "03_write_hub_dataset", seed=7,
+    ctx = StepContext(run_dir=run_dir, work_dir=RunLayout(run_dir).step(3, "write_hub_dataset").path, seed=7,
                       extra={"reports": report["steps"], "spec": rd.spec(), "sources": report["sources"]})
     step = HubDatasetWriter.from_params(path=str(out))
     step.run(rd.final(), ctx)
@@ -211,8 +212,8 @@ def test_every_conversation_answered_means_no_warning(run_dir: Path, tmp_path: P
 
 
 def test_a_dry_run_is_not_exported(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    report = json.loads((run_dir / "report.json").read_text())
-    (run_dir / "report.json").write_text(json.dumps({**report, "dry_run": True}))
+    p = RunLayout(run_dir).report
+    p.write_text(json.dumps({**json.loads(p.read_text()), "dry_run": True}))
     assert main(["export", str(run_dir), str(tmp_path / "out")]) == 2
     assert _err(capsys) == (
         f"error: {run_dir} is a dry run (--dry-run): its filters only measured and nothing was removed, so its "
@@ -222,7 +223,7 @@ def test_a_dry_run_is_not_exported(run_dir: Path, tmp_path: Path, capsys: pytest
 
 
 def test_a_torn_report_json_is_a_clear_error(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    p = run_dir / "report.json"
+    p = RunLayout(run_dir).report
     p.write_text(p.read_text()[:50])
     assert main(["export", str(run_dir), str(tmp_path / "out")]) == 2
     assert _err(capsys) == f"error: {p}: unreadable (torn or not JSON); resume the run to write it again\n"

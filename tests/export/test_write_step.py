@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from curate.errors import CurateError
+from curate.layout import RunLayout
 from curate.rundir import RunDir
 from curate.steps.base import GlobalResult, StepContext
 from curate.steps.registry import get_step
@@ -13,7 +14,8 @@ from curate.steps.write.hub_dataset import HubDatasetWriter
 
 
 def _ctx(run_dir: Path, **extra) -> StepContext:
-    return StepContext(run_dir=run_dir, work_dir=run_dir / "03_write_hub_dataset", seed=7, extra=extra)
+    return StepContext(run_dir=run_dir, work_dir=RunLayout(run_dir).step(3, "write_hub_dataset").path, seed=7,
+                       extra=extra)
 
 
 def test_registered_with_kind_and_docstring() -> None:
@@ -50,7 +52,7 @@ def test_step_without_reports_uses_report_json_or_fails(run_dir: Path, tmp_path:
     rd = RunDir(run_dir)
     step = HubDatasetWriter.from_params(path=str(tmp_path / "a"))
     step.run(rd.final(), _ctx(run_dir))  # resumed run: report.json of an earlier end, spec.yaml
-    (run_dir / "report.json").unlink()
+    rd.layout.report.unlink()
     with pytest.raises(CurateError, match=r"ctx.extra\['reports'\]"):
         HubDatasetWriter.from_params(path=str(tmp_path / "b")).run(rd.final(), _ctx(run_dir))
     assert not (tmp_path / "b").exists()

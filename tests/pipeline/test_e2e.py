@@ -13,6 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from curate import layout as L
+from curate.layout import RunLayout
 from curate.pipeline.runner import run_pipeline
 from curate.pipeline.spec import load_recipe
 from curate.rundir import RunDir
@@ -27,7 +29,7 @@ def test_mini_recipe_end_to_end(tmp_path, monkeypatch):
     out = tmp_path / "export"
     plan = load_recipe(MINI, [f"steps.write_hub_dataset.params.path={out}"])
     res = run_pipeline(plan, tmp_path / "run", progress=False)
-    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    rep = json.loads(RunLayout(tmp_path / "run").report.read_text())
     t = rep["totals"]
     assert t["read"] == 31 and t["read"] + t["added"] == t["kept"] + t["removed"] + t["quarantined"]
     for s in rep["steps"]:
@@ -36,7 +38,7 @@ def test_mini_recipe_end_to_end(tmp_path, monkeypatch):
     assert set(rep["sources"]) == {"alpaca", "sharegpt", "oig", "se"}
     assert sum(v["kept"] for v in rep["sources"].values()) == t["kept"]
     rd = RunDir(tmp_path / "run")
-    m = pl.read_parquet(rd.find("map.parquet"))
+    m = pl.read_parquet(rd.layout.step_named("score_map").file(L.MAP))
     assert len(m) == t["kept"] and m["topic"].null_count() == 0
     assert rep["diversity"]["overall"]["count"] == t["kept"]
     import datasets
@@ -71,13 +73,14 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not (run_dir / "01_filter_length" / "done.json").exists():
+    lay = RunLayout(run_dir)
+    while time.time() < deadline and not lay.step(1, "filter_length").done.exists():
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = {d.name for d in run_dir.iterdir() if (d / "done.json").exists()}
-    assert "01_filter_length" in finished
+    finished = {f.step_id for f in lay.step_folders() if f.done.exists()}
+    assert "filter_length" in finished
     res = run_pipeline(load_recipe(recipe), run_dir, progress=False)
     assert set(res.cached_steps) >= {"ingest", "filter_length"}
     assert res.report["totals"]["read"] == 60_000
-    assert (run_dir / "report.json").exists()
+    assert lay.report.exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from curate.errors import ConfigError, MissingResourceError
+from curate.layout import RunLayout
 from curate.pipeline.runner import Runner, run_pipeline
 from curate.pipeline.spec import build_plan
 from curate.rundir import RunDir
@@ -97,12 +98,9 @@ def _recipe(tmp_path: Path, kind: str, batch_size: int = BATCH, workers: int = 2
 
 def _files(run: Path) -> dict[str, bytes]:
     """Every output a step writes: kept Parquet per step, ledger, quarantine."""
-    out = {}
-    for p in sorted(run.rglob("*")):
-        rel = p.relative_to(run).as_posix()
-        if p.is_file() and (rel.endswith("kept.parquet") or rel.startswith(("ledger/", "quarantine/"))):
-            out[rel] = p.read_bytes()
-    return out
+    lay = RunLayout(run)
+    files = [f.kept for f in lay.step_folders()] + lay.ledger_files() + lay.quarantine_files()
+    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(files) if p.is_file()}
 
 
 def _comparable(report: dict) -> dict:
@@ -139,8 +137,8 @@ def test_ray_run_equals_local_run(tmp_path, ray_cluster, via_ray):
     assert via_ray["clean_normalize"] == n_batches >= 10
     assert ray_cluster.is_initialized()  # the runner reused the session's cluster and left it up
 
-    ra = json.loads((tmp_path / "local" / "report.json").read_text())
-    rb = json.loads((tmp_path / "ray" / "report.json").read_text())
+    ra = json.loads(RunLayout(tmp_path / "local").report.read_text())
+    rb = json.loads(RunLayout(tmp_path / "ray").report.read_text())
     assert _comparable(rb) == _comparable(ra)
     steps = {s["step_id"]: s for s in rb["steps"]}
     # the planted cases are all there, so the comparison is not vacuous

@@ -14,7 +14,9 @@ from typing import Any
 import polars as pl
 import pytest
 
+from curate import layout as L
 from curate.cli import main
+from curate.layout import RunLayout
 from curate.pipeline import runner as runner_mod
 from curate.pipeline.runner import default_run_dir, run_pipeline
 from curate.pipeline.spec import build_plan
@@ -101,7 +103,7 @@ def test_a_run_into_a_folder_another_process_is_writing_fails_at_once(
             f"error: {run_dir}: run directory is in use by pid {holder.pid} (another curate run writes it); wait "
             "for it to finish or choose another --run-dir\n"
         )
-        assert "Traceback" not in err and not (run_dir / "spec.yaml").exists()
+        assert "Traceback" not in err and not RunLayout(run_dir).spec.exists()
     finally:
         holder.kill()
         holder.wait()
@@ -110,7 +112,7 @@ def test_a_run_into_a_folder_another_process_is_writing_fails_at_once(
 def test_torn_done_json_is_recomputed_with_a_line(tmp_path: Path, src: Path) -> None:
     run_dir = tmp_path / "run"
     run_pipeline(build_plan(_recipe(src)), run_dir, progress=False, log=lambda _m: None)
-    done = run_dir / "01_filter_length" / "done.json"
+    done = RunLayout(run_dir).step(1, "filter_length").done
     done.write_bytes(done.read_bytes()[:37])  # what a non-atomic write killed half-way leaves
     lines: list[str] = []
     res = run_pipeline(build_plan(_recipe(src)), run_dir, progress=False, log=lines.append)
@@ -151,7 +153,7 @@ def test_trial_runs_leave_the_export_and_latest_alone(
     trial = run_pipeline(build_plan(_recipe(src, export)), None, runs_root=root, progress=False, log=lines.append, **kw)
     assert _snapshot(export) == before  # the curated export is untouched
     assert (root / "t" / "latest").resolve() == real.run_dir.resolve()  # latest did not move
-    inside = trial.run_dir / "02_write_hub_dataset" / "export"
+    inside = RunLayout(trial.run_dir).step(2, "write_hub_dataset").file(L.TRIAL_EXPORT)
     assert f"trial run ({flag}): write_hub_dataset writes to {inside.absolute()} inside the run directory; the " \
            "recipe's output folder is left alone" in lines
     manifest = json.loads((inside / "export.json").read_text())
@@ -167,7 +169,7 @@ def test_trial_run_through_the_cli_into_its_own_run_dir(tmp_path: Path, src: Pat
     recipe.write_text(json.dumps(_recipe(src, export)))
     assert main(["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--dry-run", "--quiet"]) == 0
     assert not export.exists()
-    assert (tmp_path / "run" / "02_write_hub_dataset" / "export" / "export.json").exists()
+    assert (RunLayout(tmp_path / "run").step(2, "write_hub_dataset").file(L.TRIAL_EXPORT) / "export.json").exists()
     assert "trial run (--dry-run): write_hub_dataset writes to" in capsys.readouterr().err
 
 
@@ -201,7 +203,7 @@ def test_all_labels_matching_reports_zero(tmp_path: Path, src: Path) -> None:
     from curate.labels import LabelStore
 
     first = run_pipeline(build_plan(_recipe(src)), tmp_path / "run0", progress=False, log=lambda _m: None)
-    ids = pl.read_parquet(first.run_dir / "00_ingest" / "kept.parquet")["id"].to_list()
+    ids = pl.read_parquet(RunLayout(first.run_dir).ingest.kept)["id"].to_list()
     labels = tmp_path / "labels.sqlite"
     LabelStore(labels).add(ids[:3], "keep")
     res = run_pipeline(build_plan(_recipe(src, labels=True)), tmp_path / "run", progress=False,

@@ -10,6 +10,7 @@ import pytest
 from pydantic import Field
 
 from curate.errors import AccountingError
+from curate.layout import RunLayout
 from curate.pipeline.runner import run_pipeline
 from curate.pipeline.spec import build_plan
 from curate.rundir import RunDir
@@ -107,7 +108,8 @@ def test_run_accounts_for_every_record(tmp_path, steps):
     plan = build_plan(_recipe(src, [{"use": "filter.test_nonempty"}, {"use": "clean.test_boom"},
                                     {"use": "clean.test_split"}, {"use": "dedup.test_prompt"}]))
     res = run_pipeline(plan, tmp_path / "run", progress=False)
-    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    lay = RunLayout(tmp_path / "run")
+    rep = json.loads(lay.report.read_text())
     ingest, nonempty, boom, split, dedup = rep["steps"]
     assert ingest["n_in"] == 302 and ingest["n_out"] == 300 and ingest["quarantined"] == {"json_decode": 2}
     assert nonempty["rejected"] == {"empty_last_turn": 30} and nonempty["n_out"] == 270
@@ -123,11 +125,11 @@ def test_run_accounts_for_every_record(tmp_path, steps):
     kept_ids = set(rd.final().select("id").collect()["id"])
     assert len(dups) == dedup["rejected"]["test_dup"]
     assert set(dups["duplicate_of"]) <= kept_ids  # every duplicate names a survivor
-    q = [json.loads(line) for line in (tmp_path / "run" / "quarantine" / "02_clean_test_boom.jsonl").open()]
+    q = [json.loads(line) for line in lay.step(2, "clean_test_boom").quarantine.open()]
     assert q[0]["error"] == "ValueError: cannot handle topic 13" and q[0]["file"] == str(src)
     assert "filter_test_nonempty.chars" in rd.final().collect_schema().names()
-    assert (tmp_path / "run" / "report.md").read_text().count("|") > 10
-    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["inputs"][0]["sha256"]
+    assert lay.report_md.read_text().count("|") > 10
+    assert json.loads(lay.manifest.read_text())["inputs"][0]["sha256"]
     assert res.cached_steps == []
 
 
@@ -151,11 +153,12 @@ def test_killed_run_resumes_from_last_finished_step(tmp_path, steps):
     cfg = [{"use": "filter.test_nonempty"}, {"use": "dedup.test_prompt"}]
     run_pipeline(build_plan(_recipe(src, cfg)), tmp_path / "run", progress=False)
     # simulate a kill during the last step: its done marker and report never got written
-    (tmp_path / "run" / "02_dedup_test_prompt" / "done.json").unlink()
-    (tmp_path / "run" / "report.json").unlink()
+    lay = RunLayout(tmp_path / "run")
+    lay.step(2, "dedup_test_prompt").done.unlink()
+    lay.report.unlink()
     res = run_pipeline(build_plan(_recipe(src, cfg)), tmp_path / "run", progress=False)
     assert res.cached_steps == ["ingest", "filter_test_nonempty"]
-    assert (tmp_path / "run" / "report.json").exists()
+    assert lay.report.exists()
 
 
 def test_input_change_invalidates_cache(tmp_path, steps):
