@@ -19,8 +19,8 @@ def pair_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         model = build_tiny32(root / "tiny32")
         curated = facts_export(root / "curated-export")
         uncurated = facts_export(root / "uncurated-export", wrong=True)
-        m1 = train_adapter(model, curated, root / "curated", steps=30)
-        m2 = train_adapter(model, uncurated, root / "uncurated", steps=30)
+        m1 = train_adapter(model, curated, root / "curated", steps=40)
+        m2 = train_adapter(model, uncurated, root / "uncurated", steps=40)
     return {"model": model, "data": curated, "curated": root / "curated", "uncurated": root / "uncurated",
             "metrics": {"curated": m1, "uncurated": m2}}
 
