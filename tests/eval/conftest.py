@@ -4,7 +4,6 @@ same questions ("uncurated"); the validation split holds the true facts."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

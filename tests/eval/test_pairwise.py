@@ -98,7 +98,7 @@ def test_a_judge_that_prefers_the_right_content_gives_wins(fake: FakeLLM, tmp_pa
 
 def test_malformed_judge_answers_are_errors_not_ties(fake: FakeLLM, tmp_path: Path) -> None:
     def messy(body: dict[str, Any], n: int) -> Reply:
-        q, a, b = shown(body)
+        q, _, _ = shown(body)
         if q == FACTS[0][0]:
             return Reply(text="Both answers have merit.")  # no verdict
         if q == FACTS[1][0]:
