@@ -28,6 +28,11 @@ from typing import Any, Self
 import numpy as np
 import polars as pl
 
+from curate import layout as L
+from curate.layout import RunLayout
+from curate.pipeline.cache import StepCache
+from curate.steps.base import StepReport
+
 OUT = Path(__file__).parent / "out"
 DIM = 384
 TOPICS = 50
@@ -112,9 +117,10 @@ def build(n: int, seed: int = 0) -> Path:
         .alias("provenance"),
         pl.format("{}", pl.col("i")).alias("content_hash"),
     )
-    (run / "00_ingest").mkdir(parents=True)
-    df.write_parquet(run / "00_ingest" / "kept.parquet")
-    (run / "00_ingest" / "done.json").write_text("{}")
+    lay = RunLayout(run)
+    lay.ingest.path.mkdir(parents=True)
+    df.write_parquet(lay.ingest.kept)
+    StepCache(lay).finish(lay.ingest, "bench", StepReport(step_id=L.INGEST_ID, kind="read", n_in=n, n_out=n))
     t_text = time.perf_counter() - t0
 
     from curate.index.vectors import write_embeddings
@@ -129,7 +135,7 @@ def build(n: int, seed: int = 0) -> Path:
     centres += rng.normal(size=(TOPICS + 1, DIM)).astype(np.float32) / np.sqrt(DIM)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     subs = rng.normal(size=(TOPICS, 4, 24)).astype(np.float32) @ domain * 0.25
-    emb = write_embeddings(run / "01_embed", df["id"], n, DIM)
+    emb = write_embeddings(lay.step(1, "embed").path, df["id"], n, DIM)
     step = 100_000
     for a in range(0, n, step):
         b = min(a + step, n)
@@ -141,7 +147,7 @@ def build(n: int, seed: int = 0) -> Path:
         emb[a:b] = x / np.linalg.norm(x, axis=1, keepdims=True)
     emb.flush()
     del emb
-    (run / "spec.yaml").write_text(f"name: bench_analysis_{n}\nseed: {seed}\n")
+    lay.spec.write_text(f"name: bench_analysis_{n}\nseed: {seed}\n")
     pl.DataFrame({"topic": topic, "source": np.array(src_names)[src]}).write_parquet(run / "truth.parquet")
     topics_json = {str(k): topic_words[k].tolist() for k in range(TOPICS)}
     (run / "topics.json").write_text(json.dumps(topics_json))
@@ -176,12 +182,12 @@ def run_diversity(run: Path, seed: int) -> dict[str, Any]:
     from curate.steps.base import StepContext
     from curate.steps.score.diversity import DiversityScorer
 
-    ctx = StepContext(run_dir=run, work_dir=run / "02_score_diversity", seed=seed, progress=False)
+    ctx = StepContext(run_dir=run, work_dir=RunLayout(run).step(2, "score_diversity").path, seed=seed, progress=False)
     step = DiversityScorer.from_params(step_id="score_diversity")
     with Stage("score.diversity"):
-        res = step.run(pl.scan_parquet(run / "00_ingest" / "kept.parquet"), ctx)
+        res = step.run(pl.scan_parquet(RunLayout(run).ingest.kept), ctx)
     _print_timings(step)
-    out: dict[str, Any] = json.loads((run / "02_score_diversity" / "diversity.json").read_text())
+    out: dict[str, Any] = json.loads(ctx.folder.file(L.DIVERSITY).read_text())
     cols = ["count", "vendi", "nn_dist", "cluster_entropy", "distinct_2", "short_response_share",
             "unique_response_share", "response_distinct_1"]
     print("  source  " + " ".join(f"{c[:14]:>14}" for c in cols))
@@ -209,12 +215,12 @@ def run_map(run: Path, seed: int, rest: str | None, fit_sample: int | None) -> N
         kw["rest"] = rest
     if fit_sample:
         kw["fit_sample"] = fit_sample
-    ctx = StepContext(run_dir=run, work_dir=run / "03_score_map", seed=seed, progress=False)
+    ctx = StepContext(run_dir=run, work_dir=RunLayout(run).step(3, "score_map").path, seed=seed, progress=False)
     step = MapScorer.from_params(**kw)
     with Stage("score.map"):
-        step.run(pl.scan_parquet(run / "00_ingest" / "kept.parquet"), ctx)
+        step.run(pl.scan_parquet(RunLayout(run).ingest.kept), ctx)
     _print_timings(step)
-    m = pl.read_parquet(run / "03_score_map" / "map.parquet")
+    m = pl.read_parquet(ctx.folder.file(L.MAP))
     truth = pl.read_parquet(run / "truth.parquet")
     topics = {int(k): set(v) for k, v in json.loads((run / "topics.json").read_text()).items()}
     joined = m.with_columns(truth["topic"].alias("topic_right"), truth["source"].alias("true_source"))
@@ -240,7 +246,7 @@ def run_map(run: Path, seed: int, rest: str | None, fit_sample: int | None) -> N
     _, nb = NearestNeighbors(n_neighbors=11).fit(xy).kneighbors(xy)
     agree = float((t[nb[:, 1:]] == t[:, None]).mean())
     print(f"  2-D 10-NN same-topic share on a 20K sample: {agree:.3f}")
-    verbs = json.loads((run / "03_score_map" / "verbs.json").read_text())
+    verbs = json.loads(ctx.folder.file(L.VERBS).read_text())
     top_verbs = [r["verb"] for r in verbs["rows"][:10]]
     _print_checks({
         "every record on the map": len(m) == len(truth) and xy_ok,
@@ -252,21 +258,21 @@ def run_map(run: Path, seed: int, rest: str | None, fit_sample: int | None) -> N
 
 def run_report(run: Path, diversity: dict[str, Any] | None) -> None:
     from curate.analysis.report import write_report
+    from curate.pipeline.report import build_report
+    from curate.pipeline.report import write_report as write_run_report
 
-    kept = pl.scan_parquet(run / "00_ingest" / "kept.parquet")
+    lay = RunLayout(run)
+    kept = pl.scan_parquet(lay.ingest.kept)
     counts = dict(kept.group_by("source").len().collect().iter_rows())
     n = sum(counts.values())
-    if diversity is None and (run / "02_score_diversity" / "diversity.json").exists():
-        diversity = json.loads((run / "02_score_diversity" / "diversity.json").read_text())
-    report = {
-        "name": run.name, "seconds": 0.0,
-        "steps": [{"step_id": "ingest", "n_in": n, "n_out": n, "seconds": 0.0, "rejected": {}, "quarantined": {}}],
-        "sources": {s: {"format": "synthetic", "read": c, "quarantined": 0, "kept": c} for s, c in counts.items()},
-        "totals": {"read": n, "kept": n, "removed": 0, "quarantined": 0},
-    }
-    if diversity:
+    sources = {s: {"format": "synthetic", "read": c, "ingested": c, "quarantined": 0} for s, c in counts.items()}
+    head = {"name": run.name, "run_dir": str(run), "recipe_hash": "bench", "started": "", "seconds": 0.0,
+            "dry_run": False, "limit": None}
+    ingest = StepReport(step_id=L.INGEST_ID, kind="read", n_in=n, n_out=n)
+    report = build_report(lay, lay.ingest, reports=[ingest], source_stats=sources, head=head)
+    if diversity and "diversity" not in report:
         report["diversity"] = diversity
-    (run / "report.json").write_text(json.dumps(report))
+    write_run_report(lay, report)
     with Stage("report"):
         html_path, _ = write_report(run)
     print(f"  {html_path} ({html_path.stat().st_size / 1e6:.1f} MB)")

@@ -34,7 +34,8 @@ import polars as pl
 from curate import demo
 from curate.analysis.dedup_eval import attach_ids, evaluate, load_ground_truth
 from curate.index import minhash as mh
-from curate.pipeline.runner import INGEST_DIR, run_pipeline
+from curate.layout import RunLayout
+from curate.pipeline.runner import run_pipeline
 from curate.pipeline.spec import build_plan
 from curate.steps.embed.texts import text_expr
 
@@ -66,7 +67,7 @@ def recipe(corpus: Path, *, semantic: bool, threshold_jaccard: float, ngram: int
 
 
 def _ledger(run_dir: Path, index: int, step_id: str) -> pl.DataFrame:
-    path = run_dir / "ledger" / f"{index:02d}_{step_id}.parquet"
+    path = RunLayout(run_dir).step(index, step_id).ledger
     if not path.exists():  # a step that removed nothing writes no ledger
         return pl.DataFrame(schema={"id": pl.Utf8, "duplicate_of": pl.Utf8, "source": pl.Utf8})
     return pl.read_parquet(path, columns=["id", "duplicate_of", "source"])
@@ -98,7 +99,7 @@ def measure(records: int = demo.DEFAULT_RECORDS, seed: int = 0, *, semantic: boo
         t0 = time.perf_counter()
         result = run_pipeline(plan, run_dir, progress=False, log=lambda msg: None)
         t_run = time.perf_counter() - t0
-        rows = pl.read_parquet(run_dir / INGEST_DIR / "kept.parquet", columns=["id", "source", "provenance", "turns"])
+        rows = pl.read_parquet(RunLayout(run_dir).ingest.kept, columns=["id", "source", "provenance", "turns"])
         truth = attach_ids(load_ground_truth(corpus / "ground_truth.jsonl"), rows)
         nd = near_dup_jaccard(rows, truth, ngram)
         out: dict[str, Any] = {

@@ -11,7 +11,6 @@ sources, then runs the export in a child process and prints its wall time and pe
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import subprocess
@@ -20,31 +19,35 @@ import time
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 import yaml
+
+from curate.layout import RunLayout
 
 SOURCES = ("alpha", "beta", "gamma")
 
 
 def build_run(root: Path, n: int) -> Path:
-    run = root / f"runs/bench-export-{n}/20260101-000000"
-    if (run / "report.json").exists():
-        return run
+    lay = RunLayout(root / f"runs/bench-export-{n}/20260101-000000")
+    if lay.report.exists():
+        return lay.root
+    from curate.pipeline.books import ParquetSink
+    from curate.pipeline.cache import StepCache
+    from curate.pipeline.report import build_report, write_report
     from curate.schema import make_batch, record_id
+    from curate.steps.base import StepReport
 
-    shutil.rmtree(run, ignore_errors=True)
-    (run / "ledger").mkdir(parents=True)
-    (run / "quarantine").mkdir()
+    shutil.rmtree(lay.root, ignore_errors=True)
+    lay.ledger_dir.mkdir(parents=True)
+    lay.quarantine_dir.mkdir()
     spec = {
         "name": f"bench-export-{n}",
         "seed": 11,
         "sources": [{"id": s, "format": "sharegpt", "path": f"data/raw/{s}.json", "params": {}} for s in SOURCES],
         "steps": [],
     }
-    (run / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    d0 = run / "00_ingest"
-    d0.mkdir()
-    writer = None
+    lay.spec.write_text(yaml.safe_dump(spec, sort_keys=False))
+    lay.ingest.path.mkdir()
+    sink = ParquetSink(lay.ingest.kept)
     chunk = 20_000
     for start in range(0, n, chunk):
         rows = []
@@ -65,29 +68,23 @@ def build_run(root: Path, n: int) -> Path:
         batch = make_batch(rows).with_columns(
             pl.lit("en").alias("filter_language.lang"), (pl.lit(0.5) + pl.lit(0.0)).alias("filter_language.score")
         )
-        table = batch.to_arrow()
-        if writer is None:
-            writer = pq.ParquetWriter(d0 / "kept.parquet", table.schema, compression="zstd")
-        writer.write_table(table, row_group_size=16_384)
-    assert writer is not None
-    writer.close()
-    (d0 / "done.json").write_text(json.dumps({"fingerprint": "bench"}))
-    per_source = dict(pl.scan_parquet(d0 / "kept.parquet").group_by("source").len().collect().iter_rows())
-    report = {
-        "name": spec["name"],
-        "steps": [],
-        "sources": {s: {"format": "sharegpt", "files": 1, "read": per_source[s], "ingested": per_source[s],
-                        "quarantined": 0, "kept": per_source[s]} for s in SOURCES},
-        "totals": {"read": n, "kept": n, "removed": 0, "quarantined": 0},
-    }
-    (run / "report.json").write_text(json.dumps(report, indent=2))
-    return run
+        sink.write(batch)
+    sink.close()
+    ingest = StepReport(step_id="ingest", kind="read", n_in=n, n_out=n)
+    StepCache(lay).finish(lay.ingest, "bench", ingest)
+    per_source = dict(pl.scan_parquet(lay.ingest.kept).group_by("source").len().collect().iter_rows())
+    sources = {s: {"format": "sharegpt", "files": 1, "read": per_source[s], "ingested": per_source[s],
+                   "quarantined": 0} for s in SOURCES}
+    head = {"name": spec["name"], "run_dir": str(lay.root), "recipe_hash": "bench", "started": "2026-01-01T00:00:00",
+            "seconds": 0.0, "dry_run": False, "limit": None}
+    write_report(lay, build_report(lay, lay.ingest, reports=[ingest], source_stats=sources, head=head))
+    return lay.root
 
 
 def check_splits(run: Path, out: Path, splits: str) -> None:
     from curate.export.splits import assign_splits, parse_splits
 
-    kept = pl.read_parquet(run / "00_ingest" / "kept.parquet", columns=["id", "source"])
+    kept = pl.read_parquet(RunLayout(run).ingest.kept, columns=["id", "source"])
     want = assign_splits(kept, parse_splits(splits), 11).select("id", "split")
     got = pl.concat([
         pl.read_parquet(f, columns=["id"]).with_columns(pl.lit(f.name.split("-")[0]).alias("split"))

@@ -334,12 +334,13 @@ def profile_steps(path: Path, n: int, batch_size: int, top: int) -> None:
     """Each step in this process on the ingested data, one cProfile per step (no pool)."""
     import polars as pl
 
+    from curate.layout import RunLayout
     from curate.pipeline.batches import process_batch
     from curate.pipeline.spec import build_plan
 
     plan = build_plan(recipe(path, 1, batch_size), origin="bench/pipeline.py")
     run_dir = OUT / f"pipeline_run_{n}"
-    ingested = run_dir / "00_ingest" / "kept.parquet"
+    ingested = RunLayout(run_dir).ingest.kept
     if not ingested.exists():
         run_bench(path, n, 1, batch_size)
     batches = pl.read_parquet(ingested).iter_slices(batch_size)
@@ -365,9 +366,10 @@ def time_langdetect(n_corpus: int, n: int, workers: int) -> None:
     """filter.language with backend langdetect vs fasttext on the first n ingested records."""
     import polars as pl
 
+    from curate.layout import RunLayout
     from curate.steps.filter.language import LanguageFilter
 
-    src = OUT / f"pipeline_run_{n_corpus}" / "00_ingest" / "kept.parquet"
+    src = RunLayout(OUT / f"pipeline_run_{n_corpus}").ingest.kept
     batch = pl.scan_parquet(src).head(n).collect()
     for backend in ("fasttext", "langdetect"):
         f = LanguageFilter.from_params(keep=["en"], backend=backend)

@@ -39,12 +39,11 @@ def recipe(path: Path, kind: str, workers: int, batch_size: int) -> dict[str, An
 
 
 def outputs(run: Path) -> dict[str, bytes]:
-    out = {}
-    for p in sorted(run.rglob("*")):
-        rel = p.relative_to(run).as_posix()
-        if p.is_file() and (rel.endswith("kept.parquet") or rel.startswith(("ledger/", "quarantine/"))):
-            out[rel] = p.read_bytes()
-    return out
+    from curate.layout import RunLayout
+
+    lay = RunLayout(run)
+    files = [f.kept for f in lay.step_folders()] + lay.ledger_files() + lay.quarantine_files()
+    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(files) if p.is_file()}
 
 
 def main() -> None:
