@@ -5,10 +5,10 @@ second time after two drop labels (a label replay). Every file of these runs, re
 is written by the runner and its steps; tests take their expected figures from those files.
 
 ``build_run``: a hand-assembled run of a few hundred records for rendering, paging, search and safety
-tests, at paths named by :class:`curate.layout.RunLayout`. Its records are written as batches of the
-conversation schema, its dedup groups by the dedup steps' own ``resolve_groups``/``write_groups``, and
-its report.json holds only ``StepReport.to_json()`` entries (the report's per-source and diversity
-parts are tested on ``demo_runs``). A tiny 3-d FAISS index over hand-made vectors (one direction per
+tests, at paths named by :class:`curate.layout.RunLayout`. Its records are batches of the conversation
+schema; its ledger, done.json files and report.json are written by the runner's own writers
+(``ledger_frame``, ``StepCache``, ``build_report``/``write_report``) and its dedup groups by the dedup
+steps' ``resolve_groups``/``write_groups`` (diversity figures are tested on ``demo_runs``). A tiny 3-d FAISS index over hand-made vectors (one direction per
 cluster, so a query's nearest records are known) and a map with known clusters sit beside them.
 Three hostile records sit among them: a <script> tag, javascript: links and a 5 MB string.
 ``build_run(root, network=True)`` also plants records whose text, subset, source, language or id would
@@ -114,35 +114,48 @@ def _records(network: bool = False) -> pl.DataFrame:
 def build_run(root: Path, *, artifacts: bool = True, network: bool = False) -> Path:
     """Write runs/<name>/<ts> under ``root``; ``artifacts=False`` leaves out map, groups and the index;
     ``network=True`` plants the :data:`NETWORK` payloads."""
+    from curate.pipeline.batches import ledger_frame
+    from curate.pipeline.cache import StepCache
+
     lay = RunLayout(root / "runs" / "fixture" / "20260101-000000")
     run = lay.root
     steps = {1: "filter_length", 2: "dedup_exact", 3: "embed", 4: "map"}
-    for i, sid in steps.items():
-        lay.step(i, sid).path.mkdir(parents=True, exist_ok=True)
     lay.ledger_dir.mkdir(parents=True, exist_ok=True)
     lay.quarantine_dir.mkdir(parents=True, exist_ok=True)
+    for i, sid in steps.items():
+        lay.step(i, sid).path.mkdir(parents=True, exist_ok=True)
+    lay.ingest.path.mkdir(parents=True, exist_ok=True)
+    cache = StepCache(lay)
     df = _records(network)
     idx = pl.Series(range(df.height))
     # filter_length removes r0000..r0009 (too_short); dedup_exact removes r0010..r0029, each a duplicate of
     # the record 30 places later (r0040..r0059), so groups are {survivor r0040+k: member r0010+k}.
     too_short = idx < 10
     dup = (idx >= 10) & (idx < 30)
-    led1 = df.filter(too_short).with_columns(step=pl.lit("filter_length"), reason=pl.lit("too_short"),
-                                             duplicate_of=pl.lit(None, pl.Utf8), similarity=pl.lit(None, pl.Float64))
     d = df.filter(dup)
-    led2 = d.with_columns(
-        step=pl.lit("dedup_exact"), reason=pl.lit("exact_dup"),
-        duplicate_of=pl.Series([rid(i + 30) for i in range(10, 30)]), similarity=pl.lit(1.0),
-    )
-    led1.write_parquet(lay.step(1, steps[1]).ledger)
-    led2.write_parquet(lay.step(2, steps[2]).ledger)
+    ledger_frame(df.filter(too_short), steps[1], "too_short").write_parquet(lay.step(1, steps[1]).ledger)
+    ledger_frame(d, steps[2], "exact_dup", duplicate_of=pl.Series([rid(i + 30) for i in range(10, 30)]),
+                 similarity=pl.Series([1.0] * d.height)).write_parquet(lay.step(2, steps[2]).ledger)
+    df.write_parquet(lay.ingest.kept)
     kept1 = df.filter(~too_short)
     kept1.write_parquet(lay.step(1, steps[1]).kept)
     kept = df.filter(~too_short & ~dup)
     for i in (2, 3, 4):
         kept.write_parquet(lay.step(i, steps[i]).kept)
-    for i, sid in steps.items():
-        lay.step(i, sid).done.write_text("{}")
+    sources = {s: {"format": "alpaca", "files": 1, "read": int((df["source"] == s).sum()),
+                   "ingested": int((df["source"] == s).sum()), "quarantined": 0, "by_reason": {}}
+               for s in df["source"].unique().sort()}
+    reports = [
+        StepReport(step_id=L.INGEST_ID, kind="read", n_in=df.height, n_out=df.height),
+        StepReport(step_id=steps[1], kind="filter", n_in=df.height, n_out=kept1.height,
+                   rejected=Counter({"too_short": 10})),
+        StepReport(step_id=steps[2], kind="dedup", n_in=kept1.height, n_out=kept.height,
+                   rejected=Counter({"exact_dup": 20})),
+        StepReport(step_id=steps[3], kind="embed", n_in=kept.height, n_out=kept.height),
+        StepReport(step_id=steps[4], kind="score", n_in=kept.height, n_out=kept.height),
+    ]
+    for folder, rep in zip([lay.ingest, *(lay.step(i, sid) for i, sid in steps.items())], reports):
+        cache.finish(folder, f"fixture-{folder.name}", rep)
     kept_ids = kept["id"].to_list()
     cluster = np.array([int(i[1:]) % 3 if i.startswith("r") else 0 for i in kept_ids], dtype=np.int32)
     if artifacts:
@@ -175,13 +188,11 @@ def build_run(root: Path, *, artifacts: bool = True, network: bool = False) -> P
             "id": kept_ids, "x": xy[:, 0], "y": xy[:, 1], "cluster": cluster,
             "topic": [TOPICS[c] for c in cluster], "source": kept["source"],
         }).cast(dict(L.MAP.schema or {})).write_parquet(lay.step(4, steps[4]).file(L.MAP))
-    reports = [
-        StepReport(step_id="filter_length", kind="filter", n_in=df.height, n_out=kept1.height,
-                   rejected=Counter({"too_short": 10})),
-        StepReport(step_id="dedup_exact", kind="dedup", n_in=kept1.height, n_out=kept.height,
-                   rejected=Counter({"exact_dup": 20})),
-    ]
-    lay.report.write_text(json.dumps({"name": "fixture", "steps": [r.to_json() for r in reports]}))
+    from curate.pipeline.report import build_report, write_report
+
+    head = {"name": "fixture", "run_dir": str(run), "recipe_hash": "fixture", "started": "2026-01-01T00:00:00",
+            "seconds": 0.1, "dry_run": False, "limit": None}
+    write_report(lay, build_report(lay, lay.step(4, steps[4]), reports=reports, source_stats=sources, head=head))
     lay.spec.write_text("name: fixture\nseed: 0\nsources: []\nsteps:\n  - use: label.apply\n")
     return run
 

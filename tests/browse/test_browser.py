@@ -9,6 +9,7 @@ docs/screenshots/map.png and browse.png.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -65,10 +67,9 @@ def _local(url: str) -> bool:
     return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost")
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    run = build_run(tmp_path, network=True)
-    labels = tmp_path / "labels.sqlite"
+@contextlib.contextmanager
+def serve(run: Path, labels: Path) -> Iterator[str]:
+    """``curate browse RUN`` on a free port, as a person starts it; yields the URL."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
     proc = subprocess.Popen(
@@ -77,7 +78,7 @@ def server(tmp_path: Path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
@@ -88,13 +89,21 @@ def server(tmp_path: Path):
                     out = proc.stdout.read().decode() if proc.stdout else ""
                     pytest.fail(f"streamlit did not start: {out[-2000:]}")
                 time.sleep(0.3)
-        yield url, LabelStore(labels)
+        yield url
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    run = build_run(tmp_path, network=True)
+    labels = tmp_path / "labels.sqlite"
+    with serve(run, labels) as url:
+        yield url, LabelStore(labels)
 
 
 def test_map_and_browse_in_chromium(server, tmp_path: Path):
@@ -164,3 +173,121 @@ def test_map_and_browse_in_chromium(server, tmp_path: Path):
         out.mkdir(parents=True, exist_ok=True)
         for shot in shots:
             shutil.copy(shot, out / shot.name)
+
+
+# -- the demo run, after a label replay: what the pages show against the run's own files ------------------
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+
+
+def _plot_points(page) -> list[dict]:
+    """Name, x and y of every scatter trace of the page's plotly figure (as plotly holds them)."""
+    return page.evaluate("""() => {
+        const gd = document.querySelector('.js-plotly-plot');
+        return gd._fullData.filter(t => t.type === 'scattergl').map(t => (
+            {name: t.name, x: Array.from(t.x), y: Array.from(t.y)}));
+    }""")
+
+
+def test_demo_run_pages_tell_the_truth_in_chromium(demo_runs, tmp_path: Path):
+    """Duplicates counts, Overview diversity figures, Map positions and cluster numbers after a label
+    replay, clear-selection and record text as written, read from the page and checked against the files."""
+    import json
+    import re
+
+    import numpy as np
+    import polars as pl
+    from playwright.sync_api import sync_playwright
+
+    from curate import layout as L
+    from curate.layout import RunLayout
+
+    from .conftest import INIT_ANSWER
+
+    run = RunLayout(demo_runs.second)
+    report = json.loads(run.report.read_text())
+    groups = pl.concat([pl.read_parquet(f) for f in run.find_all(L.GROUPS)])
+    removed = {f"{s}:{g}": int(n) for s, g, n in groups.group_by("step", "group_id").agg(
+        pl.col("removed").sum()).iter_rows()}
+    first_map = pl.read_parquet(RunLayout(demo_runs.first).find(L.MAP))
+    second_map = pl.read_parquet(run.find(L.MAP))
+    with serve(run.root, tmp_path / "labels.sqlite") as url, sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # Overview: the diversity figures are the run's
+        page.goto(url + "/?page=overview")
+        page.wait_for_selector("[data-testid='stTable'] table", timeout=60_000)
+        cells = page.locator("[data-testid='stTable'] table").evaluate(
+            "t => Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.innerText.trim()))")
+        head = cells[0]
+        by_metric = {row[head.index("metric")]: row for row in cells[1:]}
+        for src, figures in report["diversity"]["per_source"].items():
+            for metric in ("count", "vendi", "short_response_share", "unique_response_share", "near_dup_rate"):
+                want = f"{figures[metric]:,}" if metric == "count" else f"{figures[metric]:.3g}"
+                assert by_metric[metric][head.index(src)] == want, (src, metric)
+        assert "dropped: short_response_share" in page.inner_text("body")
+
+        # Duplicates: every group on the page says how many its step removed
+        page.goto(url + "/?page=duplicates")
+        page.get_by_text("removed members").wait_for(timeout=60_000)
+        text = page.inner_text("body")
+        assert f"{len(removed):,} groups, {sum(removed.values()):,} removed members" in text
+        shown = re.findall(r"Group (\S+) · step \S+ · (\d+) removed", text)
+        assert len(shown) == min(5, len(removed))
+        assert all(removed[g] == int(n) for g, n in shown), shown
+        survivors = set(groups["survivor"])
+        assert not [m for m in re.findall(r"Removed (\S+) · similarity", text) if m in survivors]
+
+        # Map: the replay kept every position and cluster number of the first run
+        page.goto(url + "/?page=map")
+        page.wait_for_selector(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=60_000)
+        page.wait_for_timeout(1500)
+        traces = _plot_points(page)
+        xs = np.concatenate([np.asarray(t["x"], float) for t in traces])
+        ys = np.concatenate([np.asarray(t["y"], float) for t in traces])
+        cl = np.concatenate([[int(t["name"].rsplit("#", 1)[1]) if "#" in t["name"] else -1] * len(t["x"])
+                             for t in traces])
+        assert len(xs) == second_map.height == first_map.height - 2
+        fx, fy = first_map["x"].to_numpy(), first_map["y"].to_numpy()
+        nearest = np.array([np.argmin((fx - x) ** 2 + (fy - y) ** 2) for x, y in zip(xs, ys)])
+        assert np.allclose(fx[nearest], xs, atol=1e-4) and np.allclose(fy[nearest], ys, atol=1e-4)
+        assert (first_map["cluster"].to_numpy()[nearest] == cl).all()
+        assert "kept from the previous run" in page.inner_text("body")
+
+        # a lasso selection, then Clear selection: gone from the Map and from the Label page's set
+        box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        assert box is not None
+        cx, cy, w, h = box["x"], box["y"], box["width"], box["height"]
+        page.mouse.move(cx + 0.05 * w, cy + 0.05 * h)
+        page.mouse.down()
+        for fx_, fy_ in ((0.95, 0.05), (0.95, 0.95), (0.05, 0.95), (0.05, 0.06)):
+            page.mouse.move(cx + fx_ * w, cy + fy_ * h, steps=8)
+        page.mouse.up()
+        page.get_by_text(re.compile(r"Selected: [\d,]+ records")).wait_for(timeout=30_000)
+        page.get_by_role("button", name="Clear selection").click()
+        page.get_by_text(re.compile(r"Selected: [\d,]+ records")).wait_for(state="detached", timeout=30_000)
+        page.wait_for_timeout(1500)  # a rerun that brought the plot's old selection back would show here
+        assert page.get_by_text(re.compile(r"Selected: [\d,]+ records")).count() == 0
+        page.get_by_test_id("stSidebar").get_by_text("Label", exact=True).click()
+        page.get_by_text("Map selection", exact=True).click()
+        page.get_by_text("records in this set").wait_for(timeout=30_000)
+        assert "0 records in this set" in page.inner_text("body")
+
+        # record text as written: dunder names and one line per line
+        page.goto(url + "/?page=browse")
+        page.get_by_text("matching records").wait_for(timeout=60_000)
+        box_ = page.get_by_label("Text contains")
+        box_.fill("does __init__ do")
+        box_.press("Enter")
+        page.get_by_text("1 matching records", exact=True).wait_for(timeout=30_000)
+        msg = page.locator("[data-testid='stChatMessage']", has_text="runs when an object").first
+        body = msg.locator("[data-testid='stMarkdownContainer']").last
+        assert body.inner_text().strip() == INIT_ANSWER
+        assert body.locator("strong, em").count() == 0
+        assert not errors, errors
+        browser.close()

@@ -96,12 +96,15 @@ def test_text_search_substring_regex_and_bad_regex(data: RunData, index: pl.Data
 
 def test_report_tables(data: RunData, index: pl.DataFrame):
     rep = data.report()
-    assert funnel(rep)["n_out"].to_list() == [N + 3 - 10, N + 3 - 30]
+    assert funnel(rep)["n_out"].to_list() == [N + 3, N + 3 - 10, N + 3 - 30, N + 3 - 30, N + 3 - 30]
     assert top_reasons(rep).rows() == [("dedup_exact", "exact_dup", 20), ("filter_length", "too_short", 10)]
-    # this run's report has no per-source part: counts come from the index; clusters exclude null (removed)
+    # the report's per-source part as the runner writes it; clusters from the map, null (removed) not counted
     src = sources_table(rep, index)
-    assert src.columns == ["source", "kept", "removed", "clusters"]
-    assert src.filter(pl.col("source") == "alpaca").row(0) == ("alpaca", 93, 10, 1)  # was 2: null counted
+    assert src.columns == ["source", "format", "files", "read", "ingested", "quarantined", "kept", "removed",
+                           "clusters"]
+    assert src.filter(pl.col("source") == "alpaca").select("read", "kept", "removed", "clusters").row(0) == (
+        103, 93, 10, 1)  # clusters was 2 when null counted
+    assert sources_table({}, index).filter(pl.col("source") == "alpaca").row(0) == ("alpaca", 93, 10, 1)
     assert diversity_table(rep).height == 0
 
 

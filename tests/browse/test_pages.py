@@ -52,8 +52,10 @@ def test_overview(app):
     assert metrics["records seen"] == "303" and metrics["kept"] == "273" and metrics["removed"] == "30"
     assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
     frames = [d.value for d in at.dataframe]
-    reasons = next(f for f in frames if "reason" in f.columns)
+    reasons = next(f for f in frames if list(f.columns) == ["step", "reason", "records"])
     assert reasons["reason"].tolist() == ["exact_dup", "too_short"]
+    per_source = next(f for f in frames if list(f.columns) == ["source", "step", "reason", "records"])
+    assert per_source["records"].sum() == 30
     sources = next(f for f in frames if "clusters" in f.columns)
     assert sorted(sources["source"]) == ["alpaca", "oig", "sharegpt"]
     assert not any(c.startswith("diversity.") for f in frames for c in f.columns)

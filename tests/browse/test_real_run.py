@@ -97,8 +97,11 @@ def test_flagged_records_are_listed_by_reason_in_overview_and_browse(tmp_path: P
     at = app("overview", run=run_dir)
     assert not at.exception
     assert any("refusal_ai_disclaimer" in str(df.value) for df in at.dataframe)
-    at = app("browse", run=run_dir)
-    at.multiselect(key="b.flag").set_value(["filter_refusal: refusal_ai_disclaimer"]).run()
+    # the Overview opens Browse on the flagged records
+    at.button(key="o.flag.filter_refusal: refusal_ai_disclaimer").click().run()
     assert not at.exception
+    assert at.radio(key="curate.page").value == "Browse"
+    assert at.multiselect(key="b.flag").value == ["filter_refusal: refusal_ai_disclaimer"]
     shown = " ".join(m.value for m in at.markdown)
+    assert "**3** matching records" in shown
     assert "favourite place number 1" in shown and "prime number" not in shown
