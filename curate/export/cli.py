@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", default=None,
                         help="upload the folder as a dataset repo (token from HF_TOKEN or `hf auth login`)")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    parser.add_argument("--step", metavar="STEP_ID", default=None,
+                        help="export the records kept after this step instead of the final ones (ingest: the "
+                             "uncurated input, e.g. for `curate eval`)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +60,6 @@ def run(args: argparse.Namespace) -> int:
     opts.check()
     # Check the Hub before writing anything: a push that cannot happen should not cost an export.
     hub = check_hub_access(args.push_to_hub) if args.push_to_hub else None
-    result = export_run(args.run_dir, args.out_dir, opts, hub=hub, private=args.private)
+    result = export_run(args.run_dir, args.out_dir, opts, step=args.step, hub=hub, private=args.private)
     print(result.summary())
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -421,11 +421,28 @@ def _skipped_ids(folder: Path) -> set[str]:
         return {json.loads(line)["id"] for line in fh if line.strip()}
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, opts: ExportOptions, **kw: Any) -> ExportResult:
-    """Export a finished run directory (``runs/<name>/<ts>`` or ``runs/<name>`` with ``latest``)."""
+def export_run(run_dir: str | Path, out_dir: str | Path, opts: ExportOptions, step: str | None = None,
+               **kw: Any) -> ExportResult:
+    """Export a finished run directory (``runs/<name>/<ts>`` or ``runs/<name>`` with ``latest``).
+
+    ``step``: export the records kept after that step instead of the final ones (``ingest``: everything
+    read, before any filter; the uncurated baseline that ``curate eval`` compares against).
+    """
     opts.check()
     rd = RunDir(run_dir)
     run = RunInfo.from_run_dir(rd)
+    kept = rd.final_path()
+    if step is not None:
+        done = {f.step_id: f for f in rd.finished_steps()}
+        if step not in done:
+            raise ConfigError(f"--step {step}: no finished step of that id in {rd.path} (finished: {', '.join(done)})")
+        kept = done[step].kept
+        ids = [str(s.get("step_id")) for s in run.steps]
+        upto = ids.index(step) + 1 if step in ids else 0
+        # the run's totals, per-source kept counts and diversity describe its final records, not these
+        sources = {sid: {k: v for k, v in st.items() if k != "kept"} for sid, st in run.sources.items()}
+        run = replace(run, steps=list(run.steps)[:upto], sources=sources, totals=None, diversity=None,
+                      trial=f"curate export --step {step}")
     if rd.report().get("dry_run"):
         raise ConfigError(
             f"{rd.path} is a dry run (--dry-run): its filters only measured and nothing was removed, so its "
@@ -435,4 +452,4 @@ def export_run(run_dir: str | Path, out_dir: str | Path, opts: ExportOptions, **
     run_path = rd.path.absolute()
     if out == run_path or out in run_path.parents:
         raise ConfigError(f"{out}: the export folder would replace the run directory {run_path}; choose another")
-    return export_records(rd.final_path(), out, opts, run, **kw)
+    return export_records(kept, out, opts, run, **kw)
