@@ -66,14 +66,22 @@ clean:
 
 # LoRA fine-tune of a tiny local Llama on the demo export (run `make demo` first): CPU-sized overrides of the
 # A100 config; the real recipe is pipelines/finetune/lora-a100.yaml with --base-model <7-8B model> (docs/finetune.md).
+# Then the rest of the GPT4All loop (docs/eval.md): held-out perplexity of base vs LoRA, the merged model as a Q8_0
+# GGUF (the tiny MLP is 192 wide so every row quantises in blocks of 32) answering in GPT4All's own bindings, and
+# an F16 file checked against the merged model in transformers (logits) and in gpt4all (greedy answer).
 finetune-demo: install
 	@test -d $(DEMO_DIR)/export/data || { echo "no $(DEMO_DIR)/export: run 'make demo' first"; exit 2; }
 	@ls $(DEMO_DIR)/export/data/validation-*.parquet >/dev/null 2>&1 || { echo "$(DEMO_DIR)/export has no \
 	  validation split to evaluate on: export with --splits train=0.95,validation=0.05"; exit 2; }
-	$(BIN)/python -m curate.train.tiny $(DEMO_DIR)/tiny-llama --corpus $(DEMO_DIR)/export
+	$(BIN)/python -m curate.train.tiny $(DEMO_DIR)/tiny-llama --corpus $(DEMO_DIR)/export --intermediate-size 192
 	rm -rf $(DEMO_DIR)/finetune
 	$(BIN)/curate finetune $(DEMO_DIR)/export --config pipelines/finetune/lora-a100.yaml \
-	  --base-model $(DEMO_DIR)/tiny-llama --output $(DEMO_DIR)/finetune --max-steps 30 \
+	  --base-model $(DEMO_DIR)/tiny-llama --output $(DEMO_DIR)/finetune --max-steps 30 --gguf q8_0 \
 	  --set train.bf16=false --set train.gradient_checkpointing=false --set data.max_seq_len=512 \
 	  --set train.micro_batch_size=4 --set train.grad_accum_steps=2 --set train.learning_rate=2e-3 \
 	  --set train.logging_steps=5 --set train.save_steps=10 --set data.max_convs=2000 --set train.max_eval_convs=64
+	$(BIN)/curate eval --base $(DEMO_DIR)/tiny-llama --adapter demo=$(DEMO_DIR)/finetune --data $(DEMO_DIR)/export \
+	  --max-convs 64 --max-seq-len 512 --output $(DEMO_DIR)/finetune/eval
+	printf 'How do I reverse a list in Python?\n/exit\n' | \
+	  $(BIN)/curate chat $(DEMO_DIR)/finetune/model-q8_0.gguf --temperature 0 --max-new-tokens 24
+	$(BIN)/curate export-model $(DEMO_DIR)/finetune --gguf f16 -o $(DEMO_DIR)/finetune/model-f16.gguf --check
