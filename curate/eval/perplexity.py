@@ -13,15 +13,17 @@ is named, since their losses would be over different tokens.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.errors import ConfigError
+from curate.errors import ConfigError, CurateError
 from curate.eval.data import EvalSet
-from curate.train.data import IGNORE, Conversation, Encoded, Example, collate, encode
+from curate.train.data import IGNORE, Conversation, Encoded, Example, collate, encode, split_files
 from curate.train.models import (
     ModelPath,
     adapter_base,
@@ -52,6 +54,8 @@ class Score:
     ppl_ci95: tuple[float, float]  # bootstrap over conversations
     seconds: float
     per_conv: list[tuple[float, int]] = field(default_factory=list, repr=False)  # (loss sum, tokens)
+    # eval conversations found in the adapter's training split (None: its training data is unknown or gone)
+    seen_in_training: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -167,6 +171,33 @@ def choose_template(choice: str, ref_tokenizer: Any, base_tokenizer: Any | None,
     return default_template("chatml", ref_tokenizer), "chatml (neither the base nor an adapter has one)"
 
 
+def conv_key(turns: Sequence[Mapping[str, Any]]) -> str:
+    """A conversation's identity by content (role and text of every turn), whatever its id in a file."""
+    blob = json.dumps([[t["role"], t["content"]] for t in turns], ensure_ascii=False)
+    return hashlib.blake2b(blob.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def training_overlap(adapter_dir: Path, convs: Sequence[Conversation]) -> tuple[int, str] | None:
+    """How many of ``convs`` the adapter trained on, from the dataset its ``metrics.json`` names.
+
+    None when the adapter is not a ``curate finetune`` output or its dataset is no longer there.
+    """
+    import pyarrow.parquet as pq
+
+    metrics = adapter_dir.parent / "metrics.json"
+    try:
+        m = json.loads(metrics.read_text(encoding="utf-8"))
+        ds, split = str(m["dataset_dir"]), str(m.get("train_split") or "train")
+        files = split_files(ds, split)
+    except (OSError, ValueError, KeyError, TypeError, CurateError):
+        return None
+    seen: set[str] = set()
+    for f in files:
+        for msgs in pq.read_table(f, columns=["messages"]).column("messages").to_pylist():
+            seen.add(conv_key(msgs or []))
+    return sum(1 for c in convs if conv_key(c.turns) in seen), f"{ds} ({split} split)"
+
+
 def encode_eval(convs: list[Conversation], tokenizer: Any, template: str, max_seq_len: int, label: str) -> tuple[Encoded, int]:
     """Encode with the training masks; conversations without an assistant turn are counted, not scored."""
     scorable = [c for c in convs if any(t["role"] == "assistant" for t in c.turns)]
@@ -233,6 +264,8 @@ def score_models(
             )
     tmpl, tmpl_label = choose_template(template, ref_tok, base_tok, adapter_toks)
     enc, no_assistant = encode_eval(evalset.convs, ref_tok, tmpl, max_seq_len, evalset.label)
+    kept_ids = {e.id for e in enc.examples}
+    scored_convs = [c for c in evalset.convs if c.id in kept_ids]
     notes: list[str] = []
     if no_assistant:
         notes.append(f"{no_assistant} conversations have no assistant turn and were not scored")
@@ -263,7 +296,15 @@ def score_models(
                 notes.append(f"adapter {n} records base {recorded}, scored on --base {base}")
             model = attach_adapter(model, r.path, n, base)
             model.set_adapter(n)
-            scores.append(scored(n, "adapter", str(r.path), model))
+            s = scored(n, "adapter", str(r.path), model)
+            overlap = training_overlap(r.path, scored_convs)
+            if overlap is not None:
+                s.seen_in_training = overlap[0]
+                if overlap[0]:
+                    notes.append(f"adapter {n} was trained on {overlap[0]} of the {len(scored_convs)} scored conversations "
+                                 f"(they are in {overlap[1]}), so its figure is optimistic: evaluate on data held out "
+                                 "from every model's training set")
+            scores.append(s)
         del model
     for n, r in entries:
         if r.kind == "model":

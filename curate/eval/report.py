@@ -21,14 +21,15 @@ def markdown(ppl: PerplexityResult | None, pair: Tally | None, judge: dict[str, 
             f"masked as in training; chat template: {ppl.template}. Lower is better; the interval is a 95% "
             "bootstrap over conversations."),
             "",
-            "| model | what | loss | perplexity | 95% interval | vs base |",
-            "|---|---|---:|---:|---|---:|",
+            "| model | what | loss | perplexity | 95% interval | vs base | eval conversations it trained on |",
+            "|---|---|---:|---:|---|---:|---:|",
         ]
         base = next((s for s in ppl.scores if s.kind == BASE), None)
         for s in ppl.scores:
             rel = f"{s.perplexity / base.perplexity - 1:+.1%}" if base and s is not base else ""
+            seen = "unknown" if s.seen_in_training is None else str(s.seen_in_training)
             out.append(f"| {s.name} | {s.kind} `{s.path}` | {s.loss:.4f} | {s.perplexity:.3f} | "
-                       f"{s.ppl_ci95[0]:.3f} - {s.ppl_ci95[1]:.3f} | {rel} |")
+                       f"{s.ppl_ci95[0]:.3f} - {s.ppl_ci95[1]:.3f} | {rel} | {seen if s.kind == 'adapter' else ''} |")
         if ppl.lower_loss_share:
             out += ["", "Share of conversations where the first model's loss is lower: " + "; ".join(
                 f"{k}: {v:.0%}" for k, v in ppl.lower_loss_share.items()) + "."]

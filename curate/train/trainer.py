@@ -448,6 +448,8 @@ def train(prep: Prepared, resume: bool = False, log: Log = print) -> TrainResult
     prep.tokenizer.save_pretrained(adapter_dir)
     metrics: dict[str, Any] = {
         "output_dir": str(out),
+        "dataset_dir": str(prep.dataset_dir.resolve()),  # curate eval checks its eval set against this train split
+        "train_split": cfg.data.train_split,
         "base_model": cfg.model.name_or_path,
         "device": prep.device,
         "template": prep.template_label,

@@ -44,6 +44,8 @@ def test_adapter_is_lower_on_the_memorised_set_and_equals_training_eval(pair_run
     assert cur.ppl_ci95[0] <= cur.perplexity <= cur.ppl_ci95[1]
     assert res.lower_loss_share == {"base < curated": 0.0}
     assert "as trained" in res.template
+    # a memorised set: the validation facts are in the training split, and the report says so
+    assert cur.seen_in_training == 4 and "adapter curated was trained on 4 of the 4 scored conversations" in res.notes[0]
 
 
 def test_curated_vs_uncurated_in_one_command(pair_run: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
@@ -63,6 +65,8 @@ def test_curated_vs_uncurated_in_one_command(pair_run: dict[str, Any], tmp_path:
     md = (out / "eval.md").read_text()
     assert md.startswith("## Evaluation") and "| curated | adapter" in md and "| uncurated | adapter" in md
     assert report["pairwise"] is None
+    seen = {m["name"]: m["seen_in_training"] for m in report["perplexity"]["models"]}
+    assert seen == {"base": None, "curated": 4, "uncurated": 0}  # the uncurated LoRA saw other answers
 
 
 def test_a_jsonl_eval_set_scores_like_the_export_split(pair_run: dict[str, Any], tmp_path: Path) -> None:
