@@ -42,9 +42,11 @@ OLDEST_READABLE = 1
 # -------------------------------------------------------------------------------------- artifacts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Artifact:
     """A file a step writes into its own step folder, found by later steps and readers by name.
+
+    Each artifact is declared once, below; they compare and hash by identity, so they can key a dict.
 
     ``schema`` is the Parquet schema (the columns every writer must write, in this order) where the
     artifact is a table; ``shape`` documents the JSON shape or array layout otherwise. ``producer`` names the
