@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="conversations per forward pass / generation batch")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, float16, bfloat16")
+    parser.add_argument("--held-out-only", action="store_true",
+                        help="score only conversations no adapter trained on (checked against each adapter's "
+                             "training split, named in its metrics.json)")
     parser.add_argument("--no-perplexity", action="store_true", help="skip the perplexity part")
     judge = parser.add_argument_group("pairwise comparison (needs a judge endpoint you run)")
     judge.add_argument("--judge-url", default="http://localhost:8000/v1",
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, split=args.split, max_convs=args.max_convs, template=args.template,
         max_seq_len=args.max_seq_len, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
         judge=judge, pair=pair, prompts=args.prompts, max_prompts=args.max_prompts, answers=answers,
-        max_new_tokens=args.max_new_tokens, perplexity=not args.no_perplexity,
+        max_new_tokens=args.max_new_tokens, perplexity=not args.no_perplexity, held_out_only=args.held_out_only,
     )
     run_eval(opts)
     return 0

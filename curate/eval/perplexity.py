@@ -177,8 +177,8 @@ def conv_key(turns: Sequence[Mapping[str, Any]]) -> str:
     return hashlib.blake2b(blob.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def training_overlap(adapter_dir: Path, convs: Sequence[Conversation]) -> tuple[int, str] | None:
-    """How many of ``convs`` the adapter trained on, from the dataset its ``metrics.json`` names.
+def training_keys(adapter_dir: Path) -> tuple[set[str], str] | None:
+    """Content keys of the conversations the adapter trained on, from the dataset its ``metrics.json`` names.
 
     None when the adapter is not a ``curate finetune`` output or its dataset is no longer there.
     """
@@ -195,7 +195,7 @@ def training_overlap(adapter_dir: Path, convs: Sequence[Conversation]) -> tuple[
     for f in files:
         for msgs in pq.read_table(f, columns=["messages"]).column("messages").to_pylist():
             seen.add(conv_key(msgs or []))
-    return sum(1 for c in convs if conv_key(c.turns) in seen), f"{ds} ({split} split)"
+    return seen, f"{ds} ({split} split)"
 
 
 def encode_eval(convs: list[Conversation], tokenizer: Any, template: str, max_seq_len: int, label: str) -> tuple[Encoded, int]:
@@ -230,9 +230,14 @@ def score_models(
     batch_size: int = 8,
     device: str = "auto",
     dtype: str = "auto",
+    held_out_only: bool = False,
     log: Log = print,
 ) -> PerplexityResult:
-    """Score ``base`` (when given) and each named adapter or model folder on ``evalset``."""
+    """Score ``base`` (when given) and each named adapter or model folder on ``evalset``.
+
+    Each adapter's training split (named in its ``metrics.json``) is checked for the eval conversations;
+    ``held_out_only`` leaves out every conversation some adapter trained on, so the comparison is fair.
+    """
     import time
 
     names = [n for n, _ in entries]
@@ -263,10 +268,26 @@ def score_models(
                 "(an adapter must be scored with the base it was trained on)"
             )
     tmpl, tmpl_label = choose_template(template, ref_tok, base_tok, adapter_toks)
-    enc, no_assistant = encode_eval(evalset.convs, ref_tok, tmpl, max_seq_len, evalset.label)
-    kept_ids = {e.id for e in enc.examples}
-    scored_convs = [c for c in evalset.convs if c.id in kept_ids]
     notes: list[str] = []
+    trained = {n: training_keys(r.path) for n, r in adapters}
+    convs = evalset.convs
+    if held_out_only:
+        unknown = [n for n, t in trained.items() if t is None]
+        if unknown:
+            raise ConfigError(
+                f"--held-out-only: the training data of {', '.join(unknown)} is unknown (not a curate finetune output, "
+                "or its dataset folder moved), so the eval set cannot be checked against it"
+            )
+        seen_any = set().union(*(t[0] for t in trained.values() if t is not None))
+        convs = [c for c in convs if conv_key(c.turns) not in seen_any]
+        if len(convs) < len(evalset.convs):
+            notes.append(f"{len(evalset.convs) - len(convs)} eval conversations some adapter trained on were left "
+                         "out (--held-out-only)")
+        if not convs:
+            raise ConfigError(f"--held-out-only: every conversation of {evalset.label} is in some adapter's training data")
+    enc, no_assistant = encode_eval(convs, ref_tok, tmpl, max_seq_len, evalset.label)
+    kept_ids = {e.id for e in enc.examples}
+    scored_keys = [conv_key(c.turns) for c in convs if c.id in kept_ids]
     if no_assistant:
         notes.append(f"{no_assistant} conversations have no assistant turn and were not scored")
     truncated = sum(1 for e in enc.examples if e.truncated)
@@ -297,13 +318,13 @@ def score_models(
             model = attach_adapter(model, r.path, n, base)
             model.set_adapter(n)
             s = scored(n, "adapter", str(r.path), model)
-            overlap = training_overlap(r.path, scored_convs)
-            if overlap is not None:
-                s.seen_in_training = overlap[0]
-                if overlap[0]:
-                    notes.append(f"adapter {n} was trained on {overlap[0]} of the {len(scored_convs)} scored conversations "
-                                 f"(they are in {overlap[1]}), so its figure is optimistic: evaluate on data held out "
-                                 "from every model's training set")
+            known = trained[n]
+            if known is not None:
+                s.seen_in_training = sum(1 for k in scored_keys if k in known[0])
+                if s.seen_in_training:
+                    notes.append(f"adapter {n} was trained on {s.seen_in_training} of the {len(scored_keys)} scored "
+                                 f"conversations (they are in {known[1]}), so its figure is optimistic: pass "
+                                 "--held-out-only to score only what no adapter trained on")
             scores.append(s)
         del model
     for n, r in entries:

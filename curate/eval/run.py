@@ -62,6 +62,7 @@ class EvalOptions:
     answers: dict[str, str] = field(default_factory=dict)  # model name -> answer JSONL
     max_new_tokens: int = 256
     perplexity: bool = True
+    held_out_only: bool = False
     seed: int = 13
 
 
@@ -138,7 +139,8 @@ def run_eval(o: EvalOptions, log: Log = print) -> EvalResult:
         if o.perplexity and o.data is not None:
             evalset = load_eval_set(o.data, o.split, o.max_convs)
             ppl = score_models(evalset, o.base, o.entries, template=o.template, max_seq_len=o.max_seq_len,
-                               batch_size=o.batch_size, device=o.device, dtype=o.dtype, log=log)
+                               batch_size=o.batch_size, device=o.device, dtype=o.dtype,
+                               held_out_only=o.held_out_only, log=log)
             log(ppl.table())
         pair_tally = None
         judge_info: dict[str, Any] | None = None

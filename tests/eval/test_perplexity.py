@@ -80,6 +80,18 @@ def test_a_jsonl_eval_set_scores_like_the_export_split(pair_run: dict[str, Any],
     assert a.no_assistant == 1 and "1 conversations have no assistant turn" in a.notes[0]
 
 
+def test_held_out_only_leaves_out_what_an_adapter_trained_on(pair_run: dict[str, Any], tmp_path: Path) -> None:
+    convs = load_eval_set(pair_run["data"]).convs
+    unseen = {"messages": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Red."}]}
+    path = write_jsonl(tmp_path / "val.jsonl", [{"messages": c.turns} for c in convs] + [unseen])
+    entries = [("curated", resolve(pair_run["curated"])), ("uncurated", resolve(pair_run["uncurated"]))]
+    res = score_models(load_eval_set(path), str(pair_run["model"]), entries, held_out_only=True, log=quiet)
+    assert res.conversations == 1 and [s.seen_in_training for s in res.scores] == [None, 0, 0]
+    assert "4 eval conversations some adapter trained on were left out" in res.notes[0]
+    with pytest.raises(ConfigError, match="every conversation"):
+        score_models(load_eval_set(pair_run["data"]), str(pair_run["model"]), entries, held_out_only=True, log=quiet)
+
+
 def test_different_templates_need_a_named_one(pair_run: dict[str, Any], tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
