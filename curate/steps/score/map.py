@@ -96,7 +96,7 @@ class MapScorer(GlobalStep):
 
     Writes ``map.parquet`` (id, x, y, cluster, topic, source) for the browser and the report,
     ``map_removed.parquet`` (removed records placed on the same map: a record removed after the embed
-    step by its embedding, a duplicate removed before it at its survivor), ``map.json`` (how the map was
+    step at its nearest mapped record by embedding, a duplicate removed before it at its survivor), ``map.json`` (how the map was
     made), ``clusters.json`` and ``verbs.json``, an Alpaca-style table of instruction root verbs and
     their objects. Clusters are k-means on the embeddings (or HDBSCAN on the layout); topics are
     c-TF-IDF keywords of the prompts, so no LLM or network is needed. Above ``fit_sample`` points UMAP
@@ -262,8 +262,8 @@ class MapScorer(GlobalStep):
     # -- removed records --------------------------------------------------------------------------
     def _place_removed(self, ctx: StepContext, out: pl.DataFrame, vectors: np.ndarray,
                        info: dict[str, Any]) -> pl.DataFrame:
-        """Removed records of earlier steps on this map: by their embedding when they have one (removed
-        after the embed step), else at the position of what they duplicate (following duplicate_of
+        """Removed records of earlier steps on this map: at their nearest mapped record by embedding when
+        they have one (removed after the embed step), else at the position of what they duplicate (following duplicate_of
         through earlier removals to a mapped record). Others (removed by a filter before the embed
         step) have no place and are counted in ``info``."""
         lay = RunLayout(ctx.run_dir)
@@ -295,7 +295,9 @@ class MapScorer(GlobalStep):
                 ids = ledger["id"].gather(has)
                 order = np.argsort(erows[has])
                 qv = np.asarray(matrix[erows[has][order]], dtype=np.float32)
-                pos, lab = knn_place_labelled(vectors, mapped_xy, mapped_cl, qv, np.arange(len(qv)), k=5,
+                # at the nearest mapped record: a mean of several neighbours would put a record of a dropped
+                # source in the empty space between clusters, a place that says nothing
+                pos, lab = knn_place_labelled(vectors, mapped_xy, mapped_cl, qv, np.arange(len(qv)), k=1,
                                               seed=ctx.seed)
                 by_emb = pl.DataFrame({"id": ids.gather(order), "x": pos[:, 0].astype(np.float64),
                                        "y": pos[:, 1].astype(np.float64), "cluster": lab, "placed": "embedding"})
