@@ -158,3 +158,62 @@ def test_finetune_refuses_gguf_for_another_architecture_before_training(tmp_path
 class _Cfg:
     def __init__(self, **kw: Any) -> None:
         self.__dict__.update(kw)
+
+
+def spm_llama(folder: Path) -> Path:
+    """A LLaMA-style tokenizer (sentencepiece-like BPE with byte fallback, space prefix, BOS added) and a tiny Llama
+    with grouped-query attention (2 KV heads for 4 query heads), so K's permutation uses the KV head count."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    tok.train_from_iterator(["The sky is blue. What colour is the sky? Cats say meow. Two plus two is four."] * 20,
+                            trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    fast = LlamaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=192, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, bos_token_id=1, eos_token_id=2,
+                      initializer_range=0.1)
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def test_sentencepiece_style_vocab_and_grouped_kv_heads(tmp_path: Path) -> None:
+    model, tok, _ = load_merged(spm_llama(tmp_path / "spm"))
+    r = write_gguf(model, tok, tmp_path / "spm.gguf", "f32", chat_template="{{ messages[0]['content'] }}")
+    meta = read_metadata(r.path)
+    assert meta["tokenizer.ggml.model"] == "llama" and "tokenizer.ggml.pre" not in meta
+    assert meta["tokenizer.ggml.scores"] == meta["tokenizer.ggml.tokens"] == len(tok)
+    assert meta["tokenizer.ggml.add_bos_token"] is True and meta["tokenizer.ggml.add_space_prefix"] is True
+    assert meta["llama.attention.head_count_kv"] == 2
+    ids = tok("Cats say meow. Two plus two is four.", return_tensors="pt")["input_ids"]
+    cmp = compare_with_transformers(r.path, model, ids)
+    assert cmp["max_abs_diff"] < 1e-4 and cmp["top1_agreement"] == 1.0
+    if not HAS_GPT4ALL:
+        return
+    import torch
+
+    from curate.train.chat import open_gpt4all
+
+    g = open_gpt4all(r.path, n_ctx=256)
+    lengths = []
+    for prompt in ("Two plus two", "meow meow", "is four. The"):
+        got: list[int] = []
+        g.model.prompt_model(prompt, "%1", lambda i, s, got=got: got.append(i) or True, n_predict=8, temp=0.0, top_k=1,
+                             repeat_penalty=1.0, reset_context=True, special=True)
+        ids = tok(prompt, return_tensors="pt")["input_ids"]  # BOS added, as llama.cpp adds it
+        with torch.no_grad():
+            want = model.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=2, pad_token_id=2)
+        want_ids = [i for i in want[0, ids.shape[1]:].tolist() if i != 2]
+        # gpt4all reports a byte token >= 0x80 only once its UTF-8 character is complete
+        high = {tok.convert_tokens_to_ids(f"<0x{b:02X}>") for b in range(0x80, 0x100)}
+        assert [i for i in got if i not in high] == [i for i in want_ids if i not in high], prompt
+        lengths.append(len(got))
+    assert max(lengths) >= 4  # llama.cpp tokenised the prompts as transformers did and ran the same model
