@@ -13,11 +13,10 @@ import polars as pl
 from pydantic import Field
 
 from curate.schema import ERROR_COLUMN
-from curate.steps.base import StepParams, Transform
+from curate.steps.base import REJECT_COLUMN, StepParams, Transform
 from curate.steps.clean._text import explode_turns, rebuild_turns, rehash
 from curate.steps.registry import register
 
-REJECT_COLUMN = "_reject"
 Kind = Literal["secret", "email", "card", "phone", "ip"]
 # Priority when spans overlap, and the order in which a drop reason is chosen.
 KINDS: tuple[Kind, ...] = ("secret", "email", "card", "phone", "ip")
