@@ -93,6 +93,8 @@ def parse_named(values: Sequence[str], option: str, kind: str) -> list[tuple[str
 
 def check_options(o: EvalOptions) -> None:
     """Everything that can be refused before a model is loaded."""
+    if o.output.exists() and not o.output.is_dir():
+        raise ConfigError(f"--output {o.output}: is a file; give a folder for eval.json and eval.md")
     names = ([BASE] if o.base else []) + [n for n, _ in o.entries]
     if len(set(names)) != len(names):
         raise ConfigError(f"model names must be unique ({BASE!r} is the base model's): {', '.join(names)}")
@@ -162,10 +164,8 @@ def run_eval(o: EvalOptions, log: Log = print) -> EvalResult:
             judge_info = {"base_url": o.judge.base_url, "model": o.judge.model, "prompts": src,
                           "prompts_without_user_turn": no_user, "answers": how,
                           "requests": client.stats.requests, "cache_hits": client.stats.cache_hits}
-            by_id = {p.id: p for p in prompts}
-            for r in results[:5]:
-                k = prompts.index(by_id[r.id])
-                examples.append((by_id[r.id].question, answers[a_name][k], answers[b_name][k], r))
+            for k, r in enumerate(results[:5]):  # results follow the prompts' order
+                examples.append((prompts[k].question, answers[a_name][k], answers[b_name][k], r))
             with (o.output / "pairwise.jsonl").open("w", encoding="utf-8") as fh:
                 for r in results:
                     fh.write(json.dumps(r.__dict__, ensure_ascii=False) + "\n")

@@ -135,8 +135,9 @@ def test_bad_input_gives_one_line_errors(pair_run: dict[str, Any], tmp_path: Pat
         (["--base", base, "--adapter", f"c={cur}", "--data", data, "--template", "llama9"], "--template"),
         (["--base", base, "--adapter", f"base={cur}", "--data", data], "must be unique"),
         (["--base", base], "nothing to do"),
+        (["--base", base, "--data", data, "--output", str(no_answer)], "is a file"),
     ]
     for argv, words in cases:
-        assert main(["eval", *argv, "--output", str(tmp_path / "out")]) == 2, argv
+        assert main(["eval", "--output", str(tmp_path / "out"), *argv]) == 2, argv
         err = last_error(capsys)
         assert words in err, (argv, err)
