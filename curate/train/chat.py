@@ -127,7 +127,7 @@ class GGUFChat:
         if not template:
             raise ConfigError(
                 f"{path} has no chat template (tokenizer.chat_template); export it with curate export-model, which "
-                "stores the template the model was trained with"
+                "stores the template an adapter was trained with (--template NAME for a model without one)"
             )
         self.template = str(template)
         gguf_tokens = _token_list(path)

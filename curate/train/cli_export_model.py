@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="the .gguf file to write")
     parser.add_argument("--base", help="base model of an adapter (default: the one its adapter_config.json names)")
     parser.add_argument("--name", help="general.name stored in the file (default: the file name)")
+    parser.add_argument("--template", choices=("chatml", "alpaca", "vicuna"),
+                        help="chat template to store instead of the tokenizer's own (needed when it has none)")
     parser.add_argument("--check", action="store_true",
                         help="read the file back with transformers and gpt4all and compare with the merged model")
 
@@ -37,8 +39,14 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".gguf":
         raise ConfigError(f"-o {out}: give a file name ending in .gguf")
     model, tok, label = load_merged(args.model, args.base)
+    if args.template:
+        from curate.train.templates import default_template
+
+        tok.chat_template = default_template(args.template, tok)
     result = write_gguf(model, tok, out, qtype, name=args.name)
     print(f"{label} -> " + result.summary())
+    if not result.chat_template:
+        print("note: the file holds no chat template (the tokenizer has none); pass --template to store one")
     if args.check:
         for line in check_lines(result.path, model, tok):
             print(line)

@@ -70,10 +70,15 @@ def test_chat_with_a_gguf_file_through_a_pipe(tiny32_run: dict[str, Any]) -> Non
     assert proc.stdout.splitlines() == ["The sky is blue.", "An apple is a fruit."]
 
 
-def test_chat_refuses_what_it_cannot_open(tmp_path: Path, capsys: Any) -> None:
+def test_chat_refuses_what_it_cannot_open(tmp_path: Path, capsys: Any, tiny32_run: dict[str, Any]) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("x")
+    plain = tmp_path / "plain.gguf"  # the base model has no chat template of its own
+    assert main(["export-model", str(tiny32_run["model"]), "--gguf", "f16", "-o", str(plain)]) == 0
+    assert "pass --template to store one" in capsys.readouterr().out
     for argv, words in [(["chat", str(tmp_path / "missing")], "not found"),
+                        (["chat", str(plain)], "has no chat template"),
+                        (["chat", str(plain), "--template", "chatml"], "apply to model and adapter folders"),
                         (["chat", str(bad)], "not .gguf"),
                         (["chat", str(tmp_path)], "no config.json"),
                         (["chat", str(tmp_path), "--temperature", "-1"], "--temperature")]:
