@@ -15,6 +15,15 @@ runs/<name>/                        a recipe's folder (RecipeLayout)
     quarantine/NN_<step_id>.jsonl   records that could not be processed: QUARANTINE_FIELDS
 ```
 
+Under ``executor.kind: ray`` a step's output is sharded (SHARD names the shards, in input order):
+``NN_<step_id>/kept.parquet/`` is then a folder of ``part-00000.parquet``... (a Parquet dataset, as
+Spark, Dask and Ray Data write them; ``pl.scan_parquet`` reads the folder in shard order), the ledger
+and quarantine are ``ledger/NN_<step_id>.part-00000.parquet`` and ``quarantine/NN_<step_id>.part-00000.jsonl``
+(so ``ledger_files()`` and ``quarantine_files()`` list them unchanged), ``NN_<step_id>/shards/part-00000.json``
+holds each shard's counts (SHARD_COUNTS_SHAPE), and ``NN_<step_id>/work/`` is a distributed step's
+scratch space, removed when the step finishes. Readers that need files rather than a scan use
+:meth:`StepFolder.kept_files`.
+
 The runner writes through :class:`RunLayout`; steps (through ``StepContext``), the export, the report,
 the browser and the benchmarks read through it (or through :class:`curate.rundir.RunDir`, which adds
 readers on top). Nothing else spells a file name of a run. ``manifest.json`` records the
@@ -166,6 +175,13 @@ KEPT_SCHEMA: dict[str, pl.DataType] = dict(CONVERSATION)
 QUARANTINE_FIELDS = ("step", "id", "source", "file", "record", "reason", "error")
 INGEST_QUARANTINE_FIELDS = ("step", "source", "file", "record", "reason", "error", "raw", "line")
 DONE_SHAPE = '{"fingerprint": str, "report": StepReport.to_json()}'
+SHARD = "part-{:05d}"  # shard i of a sharded step output (executor.kind: ray)
+SHARD_GLOB = "part-*"
+SHARD_COUNTS = "shards"  # NN_<step_id>/shards/<SHARD>.json
+WORK = "work"  # NN_<step_id>/work/: a distributed step's scratch files
+SHARD_COUNTS_SHAPE = ('{"shard": int, "n_in": int, "n_out": int, "rejected": {reason: int}, "quarantined": {type: int}, '
+                      '"flagged": {reason: int}, "flag_examples": {reason: [id]}, "extra": {key: float}, '
+                      '"overridden": int}')
 MANIFEST_SHAPE = ('{"layout": int, "curate": str, "python": str, "platform": str, "recipe": str, '
                   '"recipe_hash": str, "started": iso8601, "argv": [str], "packages": {name: version}, '
                   '"inputs": [{"source", "path", "bytes"?, "sha256"?}]}')
@@ -208,6 +224,40 @@ class StepFolder:
     @property
     def done(self) -> Path:
         return self.path / DONE
+
+    def kept_files(self) -> list[Path]:
+        """The Parquet files of the kept rows, in order: ``kept.parquet``, or its shards when it is a folder."""
+        if self.kept.is_dir():
+            return sorted(self.kept.glob(SHARD_GLOB + ".parquet"))
+        return [self.kept]
+
+    def kept_shard(self, i: int) -> Path:
+        return self.kept / f"{SHARD.format(i)}.parquet"
+
+    def ledger_shard(self, i: int) -> Path:
+        return self.run.ledger_dir / f"{self.name}.{SHARD.format(i)}.parquet"
+
+    def quarantine_shard(self, i: int) -> Path:
+        return self.run.quarantine_dir / f"{self.name}.{SHARD.format(i)}.jsonl"
+
+    def shard_counts(self, i: int) -> Path:
+        return self.path / SHARD_COUNTS / f"{SHARD.format(i)}.json"
+
+    @property
+    def work(self) -> Path:
+        return self.path / WORK
+
+    def ledger_paths(self) -> list[Path]:
+        """This step's ledger files on disk: the single file and/or its shards."""
+        return self._with_shards(self.ledger, self.run.ledger_dir, ".parquet")
+
+    def quarantine_paths(self) -> list[Path]:
+        """This step's quarantine files on disk: the single file and/or its shards."""
+        return self._with_shards(self.quarantine, self.run.quarantine_dir, ".jsonl")
+
+    def _with_shards(self, single: Path, folder: Path, suffix: str) -> list[Path]:
+        shards = sorted(folder.glob(f"{self.name}.{SHARD_GLOB}{suffix}")) if folder.is_dir() else []
+        return ([single] if single.exists() else []) + shards
 
     @property
     def ledger(self) -> Path:

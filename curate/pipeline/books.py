@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import polars as pl
 import pyarrow as pa
@@ -82,10 +82,23 @@ def note_flags(rep: StepReport, reason: str, ids: list[str]) -> None:
     examples.extend(ids[: FLAG_EXAMPLES - len(examples)])
 
 
+class BookFiles(Protocol):
+    """Where a batch step's books write: a :class:`StepFolder`, or one shard's files (executor.kind: ray)."""
+
+    @property
+    def kept(self) -> Path: ...
+
+    @property
+    def ledger(self) -> Path: ...
+
+    @property
+    def quarantine(self) -> Path: ...
+
+
 class BatchBooks:
     """A batch step's books: each outcome's rows go to their files and are counted in the step report."""
 
-    def __init__(self, folder: StepFolder, rep: StepReport) -> None:
+    def __init__(self, folder: BookFiles | StepFolder, rep: StepReport) -> None:
         self.rep = rep
         self.kept = ParquetSink(folder.kept)
         self.ledger = ParquetSink(folder.ledger)
@@ -120,20 +133,28 @@ class BatchBooks:
 
     def settle(self, step: Step, prepared: dict[str, float]) -> None:
         """Check that every input row was kept, rejected or quarantined; put the step's totals in the report."""
-        rep = self.rep
-        produced = rep.n_out + sum(rep.rejected.values()) + sum(rep.quarantined.values())
-        if produced < rep.n_in:
-            raise AccountingError(
-                f"step {step.id} lost {rep.n_in - produced} records without a reason: a step must keep, "
-                "reject or quarantine every row"
-            )
-        if produced > rep.n_in and not isinstance(step, Transform):
-            raise AccountingError(f"step {step.id} (a {step.kind}) produced {produced - rep.n_in} extra rows")
-        rep.n_added = produced - rep.n_in
-        rep.extra.update(self.extra)
-        rep.extra.update(prepared)
-        if self.overridden:
-            rep.extra["kept_by_label"] = self.overridden
+        settle_batch_step(step, self.rep, self.extra, prepared, self.overridden)
+
+
+def settle_batch_step(step: Step, rep: StepReport, extra: Counter[str], prepared: dict[str, float],
+                      overridden: int) -> None:
+    """A batch step's totals (however many batches or shards they were added up from) into ``rep``.
+
+    Raises AccountingError when rows were lost, or added by a step that is not a transform.
+    """
+    produced = rep.n_out + sum(rep.rejected.values()) + sum(rep.quarantined.values())
+    if produced < rep.n_in:
+        raise AccountingError(
+            f"step {step.id} lost {rep.n_in - produced} records without a reason: a step must keep, "
+            "reject or quarantine every row"
+        )
+    if produced > rep.n_in and not isinstance(step, Transform):
+        raise AccountingError(f"step {step.id} (a {step.kind}) produced {produced - rep.n_in} extra rows")
+    rep.n_added = produced - rep.n_in
+    rep.extra.update(extra)
+    rep.extra.update(prepared)
+    if overridden:
+        rep.extra["kept_by_label"] = overridden
 
 
 def check_step(rep: StepReport, max_quarantine_frac: float, quarantine_dir: Path) -> None:

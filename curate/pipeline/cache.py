@@ -86,16 +86,17 @@ class StepCache:
         if folder.path.exists():
             shutil.rmtree(folder.path)
         shutil.copytree(prev.path, folder.path, copy_function=link_or_copy)
-        for src, dst in ((prev.ledger, folder.ledger), (prev.quarantine, folder.quarantine)):
-            if src.exists():
-                link_or_copy(str(src), str(dst))
+        for src in prev.ledger_paths():  # one file, or one per shard (executor.kind: ray)
+            link_or_copy(str(src), str(folder.run.ledger_dir / src.name))
+        for src in prev.quarantine_paths():
+            link_or_copy(str(src), str(folder.run.quarantine_dir / src.name))
 
     def clear(self, folder: StepFolder) -> None:
         """Remove a step's folder and its ledger and quarantine files (before recomputing it)."""
         if folder.path.exists():
             shutil.rmtree(folder.path)
-        folder.ledger.unlink(missing_ok=True)
-        folder.quarantine.unlink(missing_ok=True)
+        for path in folder.ledger_paths() + folder.quarantine_paths():
+            path.unlink(missing_ok=True)
 
     def prune(self, valid: set[str]) -> None:
         """Remove folders of steps that are no longer in the recipe (a shorter or changed recipe)."""

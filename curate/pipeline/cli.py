@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", type=Path, help="labels database for label.apply (default beside the runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--ray-address", metavar="ADDR",
-                   help="run batch steps on this Ray cluster (e.g. ray://head:10001 or auto); implies "
+                   help="run every step on this Ray cluster (e.g. auto, HOST:6379 or ray://head:10001); implies "
                    "--set executor.kind=ray, which alone starts a local cluster (needs curate[ray])")
 
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append("executor.kind=ray")
     plan = load_recipe(args.recipe, overrides)
     ex = plan.spec.executor
-    cluster = args.ray_address or os.environ.get("RAY_ADDRESS") or "local cluster"
+    cluster = args.ray_address or ex.address or os.environ.get("RAY_ADDRESS") or "local cluster"
     where = f", on Ray ({cluster})" if ex.kind == "ray" else ""
     print(f"recipe {plan.spec.name}: {len(plan.readers)} sources, {len(plan.steps)} steps{where}", file=sys.stderr)
     result = run_pipeline(

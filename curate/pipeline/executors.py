@@ -1,12 +1,17 @@
-"""Executors: where a batch step's batches run. One interface, three kinds.
+"""Executors: where a step's work runs.
+
+The local executor (``executor.kind: local``) runs the batches of a batch step; one interface, two kinds:
 
 * :class:`InProcess` runs every batch in the driver (always possible; steps with state from
   ``prepare()`` and small inputs run here);
-* :class:`ProcessPool` runs batches in ``executor.workers`` spawned processes (local executor);
-* :class:`curate.pipeline.ray_executor.RayExecutor` runs them as Ray tasks (``executor.kind: ray``).
+* :class:`ProcessPool` runs batches in ``executor.workers`` spawned processes.
 
 :class:`Executors` picks, per step, the first that takes it. Each yields :class:`BatchOutcome` s in
 input order, so the runner's books, and the files they write, are the same whichever ran the batches.
+
+``executor.kind: ray`` hands whole steps to a :class:`StepExecutor`
+(:class:`curate.pipeline.ray_executor.RayExecutor`): the ingest and every step run where the data is,
+on sharded step outputs, and the driver only sequences them and reads the per-shard counts.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor as _Pool
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
 from curate.errors import ConfigError
+from curate.layout import StepFolder
 from curate.pipeline.batches import BatchOutcome, process_batch, runs_in_workers, worker_run, worker_spec
-from curate.pipeline.spec import ExecutorSpec
-from curate.steps.base import Step
+from curate.pipeline.spec import ExecutorSpec, Plan
+from curate.steps.base import Step, StepContext, StepReport
 
 
 class BatchExecutor(Protocol):
@@ -32,6 +38,22 @@ class BatchExecutor(Protocol):
     def outcomes(self, step: Step, batches: Iterator[pl.DataFrame], *, dry_run: bool,
                  protected: frozenset[str]) -> Iterator[BatchOutcome]:
         """``process_batch(step, batch)`` for every batch, yielded in input order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StepExecutor(Protocol):
+    """Runs whole steps where the data lives; the runner keeps the cache, the checks and the report."""
+
+    def ingest(self, plan: Plan, inputs: dict[str, list[str]], folder: StepFolder, *, limit: int | None,
+               batch_size: int, progress: bool) -> tuple[StepReport, dict[str, dict[str, Any]]]:
+        """Read every source into ``folder``; the ingest's report and the per-source counts."""
+        ...
+
+    def run_step(self, step: Step, prev: StepFolder, folder: StepFolder, ctx: StepContext, rep: StepReport, *,
+                 dry_run: bool, protected: frozenset[str]) -> None:
+        """Run ``step`` over ``prev``'s kept rows into ``folder``, filling ``rep`` (n_in, n_out, reasons...)."""
         ...
 
     def close(self) -> None: ...
@@ -89,12 +111,14 @@ class Executors:
 
     def __init__(self, spec: ExecutorSpec, ray_address: str | None = None) -> None:
         self.chain: list[BatchExecutor] = []
+        self.whole_steps: StepExecutor | None = None  # set: every step runs there, not in this process
         if spec.kind == "ray":
             from curate.pipeline.ray_executor import RayExecutor
 
-            self.chain.append(RayExecutor(ray_address))  # fails at once if Ray is not installed
-        elif ray_address is not None:
-            raise ConfigError(f"a Ray address ({ray_address}) was given but executor.kind is "
+            # fails at once if Ray is not installed
+            self.whole_steps = RayExecutor(ray_address or spec.address, spec)
+        elif ray_address is not None or spec.address is not None:
+            raise ConfigError(f"a Ray address ({ray_address or spec.address}) was given but executor.kind is "
                               f"{spec.kind!r}; set executor.kind=ray")
         self.chain += [ProcessPool(spec.workers, spec.batch_size), InProcess()]
 
@@ -104,3 +128,5 @@ class Executors:
     def close(self) -> None:
         for ex in self.chain:
             ex.close()
+        if self.whole_steps is not None:
+            self.whole_steps.close()

@@ -7,6 +7,7 @@ columns) to ``kept.parquet``, decisions to the ledger, failures to quarantine.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -32,15 +33,22 @@ def _with_scores(result: GlobalResult, extra: pl.DataFrame) -> GlobalResult:
     return GlobalResult(scores=scores, quarantined=result.quarantined)
 
 
-def run_global(step: GlobalStep, prev: Path, folder: StepFolder, ctx: StepContext, rep: StepReport, *,
-               dry_run: bool) -> None:
-    """Run ``step`` over the records in ``prev`` and book the result into ``folder`` and ``rep``."""
-    ds = pl.scan_parquet(prev)
-    rep.n_in = ds.select(pl.len()).collect().item()
-    step.prepare(ctx)
-    step.report_extra = {}
-    result = step.run(ds, ctx)
-    ids = ds.select("id")
+@dataclass
+class Settled:
+    """A global step's result after labels, flag mode and dry run: what the books write."""
+
+    decisions: pl.DataFrame  # DECISION_SCHEMA: rows to remove
+    scores: pl.DataFrame | None  # id + columns joined onto the kept rows
+    quarantined: pl.DataFrame  # id + error
+    decided: pl.Series  # every id the step decided about (before flag mode and dry run): all must be inputs
+
+
+def settle_result(step: GlobalStep, result: GlobalResult, ctx: StepContext, rep: StepReport, *,
+                  dry_run: bool) -> Settled:
+    """Check a global step's result and apply label protection, flag mode and the dry run to it.
+
+    Executors book the :class:`Settled` result their own way (one file, or shards on Ray).
+    """
     decisions = _decisions(result)
     if decisions["id"].n_unique() != len(decisions):
         raise AccountingError(f"step {step.id} decided about the same record twice")
@@ -52,9 +60,7 @@ def run_global(step: GlobalStep, prev: Path, folder: StepFolder, ctx: StepContex
             decisions = decisions.filter(~pl.col("id").is_in(list(protected)))
     quarantined = result.quarantined if result.quarantined is not None else pl.DataFrame(
         schema={"id": pl.Utf8, "error": pl.Utf8})
-    unknown = decisions.join(ids.collect(), on="id", how="anti")
-    if len(unknown):
-        raise AccountingError(f"step {step.id} decided about {len(unknown)} ids not in its input")
+    decided = decisions["id"]
     flag_mode = isinstance(step.params, FilterParams) and step.params.mode == "flag"
     if flag_mode and not dry_run and len(decisions):
         flags = decisions.select("id", pl.col("reason").alias(f"{step.id}.flag"))
@@ -67,15 +73,34 @@ def run_global(step: GlobalStep, prev: Path, folder: StepFolder, ctx: StepContex
                                   "similarity": f"{step.id}.similarity"})
         result = _with_scores(result, would)
         decisions = decisions.clear()
-    removed_ids = pl.concat([decisions.select("id"), quarantined.select("id")])
-    kept = ds.join(removed_ids.lazy(), on="id", how="anti", maintain_order="left")
-    if result.scores is not None and len(result.scores):
-        score_cols = [c for c in result.scores.columns if c != "id"]
-        clash = [c for c in score_cols if c in COLUMNS]
+    scores = result.scores
+    if scores is not None and len(scores):
+        clash = [c for c in scores.columns if c != "id" and c in COLUMNS]
         if clash:
             raise AccountingError(f"step {step.id} tried to overwrite schema columns {clash}")
+    return Settled(decisions=decisions, scores=scores, quarantined=quarantined, decided=decided)
+
+
+def run_global(step: GlobalStep, prev: Path, folder: StepFolder, ctx: StepContext, rep: StepReport, *,
+               dry_run: bool) -> None:
+    """Run ``step`` over the records in ``prev`` and book the result into ``folder`` and ``rep``."""
+    ds = pl.scan_parquet(prev)
+    rep.n_in = ds.select(pl.len()).collect().item()
+    step.prepare(ctx)
+    step.report_extra = {}
+    result = step.run(ds, ctx)
+    ids = ds.select("id")
+    settled = settle_result(step, result, ctx, rep, dry_run=dry_run)
+    decisions, quarantined = settled.decisions, settled.quarantined
+    unknown = pl.DataFrame({"id": settled.decided}).join(ids.collect(), on="id", how="anti")
+    if len(unknown):
+        raise AccountingError(f"step {step.id} decided about {len(unknown)} ids not in its input")
+    removed_ids = pl.concat([decisions.select("id"), quarantined.select("id")])
+    kept = ds.join(removed_ids.lazy(), on="id", how="anti", maintain_order="left")
+    if settled.scores is not None and len(settled.scores):
+        score_cols = [c for c in settled.scores.columns if c != "id"]
         kept = kept.drop([c for c in score_cols if c in kept.collect_schema().names()]).join(
-            result.scores.lazy(), on="id", how="left", maintain_order="left")
+            settled.scores.lazy(), on="id", how="left", maintain_order="left")
     kept.sink_parquet(folder.kept, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTS)
     rep.n_out = pq.ParquetFile(folder.kept).metadata.num_rows
     if len(decisions):

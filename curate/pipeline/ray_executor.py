@@ -1,140 +1,216 @@
-"""The Ray executor: the same plan, with batch steps run as Ray tasks, and byte-for-byte the same outputs.
+"""The Ray executor: the same plan, every step on a Ray cluster over sharded step outputs.
 
-``executor: {kind: ray}`` in a recipe (or ``curate run --set executor.kind=ray``) makes the runner hand
-every parallel batch step to :class:`RayExecutor`; ``curate run --ray-address ADDR`` joins an existing
-cluster instead of starting a local one (``RAY_ADDRESS`` in the environment works too). Everything else
-stays in the driver, exactly as with the local executor:
+``executor: {kind: ray}`` in a recipe (or ``curate run --set executor.kind=ray``) starts a local
+cluster; ``executor: {kind: ray, address: auto}`` (or ``--ray-address ADDR``, or ``RAY_ADDRESS``)
+joins one. The runner keeps what it does for the local executor (the resume cache with ``done.json``
+per step, label protection, the balance check after every step, the report) and hands each step to
+:class:`RayExecutor`, which runs it where the data is:
 
-* **Batch steps** (filters, transforms): the driver reads the previous step's ``kept.parquet`` in the
-  very batches the local executor uses (``pq.ParquetFile.iter_batches(batch_size)``), submits each as
-  one Ray task that runs the module-level :func:`curate.pipeline.batches.process_batch` (through
-  ``worker_run``, which rebuilds the step from its registry key and params once per worker process,
-  as the local process pool does), and takes the :class:`BatchOutcome` s back **in submission order**.
-  The runner then writes kept rows, ledger, quarantine and ``report_extra`` with the same sinks and
-  checks the same invariants. At most ``2 x cluster CPUs`` batches are in flight, so driver and object
-  store memory stay bounded.
-* **Steps with** ``parallel = False`` (state from ``prepare()``, e.g. ``filter.source`` with
-  ``drop_if``) and steps whose class a worker cannot import (defined in ``__main__`` or inside a
-  function) run in the driver, in-process, as with the local executor.
-* **Global steps** (dedup, embed, scorers, label.apply) run in the driver on a LazyFrame over the
-  previous step's Parquet, unchanged: they need the whole dataset (an index, a matrix) at once, and
-  their FAISS/MinHash/BLAS work already uses every core of the machine they run on.
-* Ingest (readers) runs in the driver too: it enforces unique ids across sources in one pass.
+* **Ingest** (:mod:`curate.pipeline.ray.ingest`): one task per file, or per record range of a big JSONL
+  file; each task writes its shard of ``00_ingest/kept.parquet/``, its quarantine entries and counts.
+* **Batch steps** (:mod:`curate.pipeline.ray.batch`): one task per shard runs the step on the shard's
+  Arrow batches and writes the kept shard, the ledger shard and the quarantine shard beside it.
+* **Global steps**: ``dedup.exact`` and ``dedup.minhash`` (:mod:`curate.pipeline.ray.dedup`), the embed
+  steps (:mod:`curate.pipeline.ray.embed`) and ``dedup.semantic`` (:mod:`curate.pipeline.ray.semantic`)
+  run distributed and send the driver only their decisions; any other global step (``score.diversity``,
+  ``score.map``, ``label.apply``, writers, scorers) runs in the driver on a LazyFrame over the shards,
+  as it does locally. Either way the decisions, scores and quarantine are written into every shard by
+  one task per shard (:mod:`curate.pipeline.ray.book`).
 
-Why Ray tasks over the runner's own batches, and not ``ray.data.read_parquet(...).map_batches(fn,
-batch_format="pyarrow")``:
+Shard ``i`` of every step comes from shard ``i`` of the step before, each task writes its files under
+temporary names and renames them, and its counts file last; the driver reads one counts file per
+shard id and adds them up. So a task that Ray runs again (its worker or node died) leaves no duplicate
+rows, and the balance check ``n_in + n_added == n_out + rejected + quarantined`` is exactly the local
+one. Reading a step's shards in name order gives its rows in the local executor's order, and the
+records' ids are the local ones: a Ray run keeps the same records, with the same ledger and groups.
 
-1. *Same batches, same bytes.* Ray Data cuts its own blocks and batches (by file, row group and
-   its target block size) and may coalesce or split them. The local executor's batch boundaries
-   decide the row groups of every ``kept.parquet`` (one ``write_table`` per batch), which 50 records
-   ``process_batch``'s per-record retry looks at (``FAIL_FAST``), and the per-batch
-   ``report_extra`` totals. Reusing the runner's batches makes equality hold by construction rather
-   than by tuning ``batch_size`` and ``preserve_order`` and hoping the block layout matches.
-2. *Exact accounting without smuggling.* ``map_batches`` returns one table per batch; the ledger,
-   the quarantine entries and the step's ``report_extra`` would have to ride along in extra columns
-   or a side channel. A task returns the whole ``BatchOutcome``, and the driver counts it exactly as
-   the local executor does.
-3. *No shared filesystem.* Batches travel through the object store and results come back to the
-   driver, which owns the run directory; workers on other nodes never read or write it.
-
-The cost: every batch passes through the driver twice (read, then write), so throughput is bounded
-by one process's Parquet I/O (hundreds of thousands of records/s), which pays off for per-record
-Python steps (language ID, repetition, PII, HTML) where the CPU time is in the step. Cluster nodes
-need the same ``curate`` (and the steps' extras) installed; steps are looked up by registry key.
+The run directory must be on a filesystem every node sees (one machine, NFS, a cluster filesystem);
+the driver never reads a step's rows, only counts, decisions and the results of the global steps that
+still run in it.
 """
 
 from __future__ import annotations
 
-import os
-from collections import deque
-from collections.abc import Iterator
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import polars as pl
 
-from curate.errors import MissingResourceError
-from curate.pipeline.batches import BatchOutcome, runs_in_workers, worker_run, worker_spec
-from curate.steps.base import Step
+from curate.errors import AccountingError
+from curate.layout import INGEST_ID, StepFolder
+from curate.pipeline.books import settle_batch_step
+from curate.pipeline.global_step import settle_result
+from curate.pipeline.ray import ingest as ring
+from curate.pipeline.ray.batch import run_batch_shard, step_for_workers
+from curate.pipeline.ray.book import ShardPart, book_shard, split_by_shard
+from curate.pipeline.ray.cluster import INSTALL_HINT, Cluster, for_each, require_ray
+from curate.pipeline.ray.shards import (
+    InputShard,
+    add_up,
+    conform_shard,
+    input_shards,
+    read_counts,
+    target_schema,
+    unify_schemas,
+)
+from curate.pipeline.spec import ExecutorSpec, Plan
+from curate.steps.base import GlobalResult, GlobalStep, Step, StepContext, StepReport
 
-INSTALL_HINT = "pip install 'curate[ray]'"
-_MAX_IN_FLIGHT = 256  # batches held in the object store at once, whatever the cluster size
+__all__ = ["INSTALL_HINT", "RayExecutor", "require_ray"]
+
+log = logging.getLogger(__name__)
+
+# A distributed global step: its result (as step.run returns it) and the shard of every id it names.
+Distributed = Callable[[GlobalStep, list[InputShard], StepFolder, StepContext, "RayExecutor"],
+                       tuple[GlobalResult, pl.DataFrame | None]]
 
 
-def require_ray() -> Any:
-    """Import ray, or fail at once with the install command."""
-    try:
-        import ray
-    except ImportError as e:
-        raise MissingResourceError(
-            f"executor.kind is 'ray' but Ray is not installed ({e}); install it with: {INSTALL_HINT} "
-            "(or run with --set executor.kind=local)"
-        ) from e
-    return ray
+def distributed_of(step: Step) -> Distributed | None:
+    """The distributed implementation of a global step, or None (it then runs in the driver)."""
+    from curate.pipeline.ray.dedup import run_exact, run_minhash
+    from curate.pipeline.ray.embed import run_embed
+    from curate.steps.embed.base import Embedder
+
+    if isinstance(step, Embedder):
+        return run_embed
+    return {"dedup.exact": run_exact, "dedup.minhash": run_minhash}.get(step.key)
+
+
+def n_buckets(n_shards: int) -> int:
+    """Buckets of a shuffle: about one per shard, at most 256 (a bucket task gathers one file per shard)."""
+    return max(1, min(256, n_shards))
 
 
 class RayExecutor:
-    """Runs batch steps as Ray tasks; started lazily on the first batch step that needs it.
+    """Runs the ingest and every step of a plan on a Ray cluster (see the module docstring)."""
 
-    ``address=None`` reuses a Ray session this process already has (a notebook, a test fixture) or
-    starts a local cluster, shut down again by :meth:`close`; an address joins that cluster.
-    """
+    def __init__(self, address: str | None = None, spec: ExecutorSpec | None = None) -> None:
+        self.cluster = Cluster(address)  # fails at once if Ray is not installed
+        self.spec = spec or ExecutorSpec(kind="ray")
+        self.progress = False
+        self.rounds: list[tuple[str, int, float]] = []  # (name, items, seconds) of every round of tasks
 
-    def __init__(self, address: str | None = None) -> None:
-        self.ray = require_ray()
-        self.address = address
-        self._started = False
-        self._task: Any = None
-        self.in_flight = 0
+    @property
+    def ray(self) -> Any:
+        return self.cluster.ray
 
-    def _ensure(self) -> Any:
+    def run(self, name: str, fn: Callable[[int], dict[str, Any]], items: Iterable[int], **kw: Any) -> list[dict[str, Any]]:
+        """``fn(item)`` for every item on the cluster (see :func:`for_each`); results in item order."""
+        todo = list(items)
+        t0 = time.perf_counter()
+        out = dict(for_each(name, fn, todo, **kw))
+        self.rounds.append((name, len(todo), time.perf_counter() - t0))
+        log.debug("%s: %d tasks in %.1fs", name, len(todo), time.perf_counter() - t0)
+        return [out[k] for k in sorted(out)]
+
+    # -- ingest -------------------------------------------------------------------------------------
+    def ingest(self, plan: Plan, inputs: dict[str, list[str]], folder: StepFolder, *, limit: int | None,
+               batch_size: int, progress: bool) -> tuple[StepReport, dict[str, dict[str, Any]]]:
+        ray = self.cluster.ensure(progress)
+        self.progress = progress
+        readers = [(src.id, src.subset, reader) for src, reader in plan.readers]
+        shards = ring.plan_shards(readers, inputs, self.spec.shard_rows, limit)  # type: ignore[arg-type]
+        refs = [ray.put(reader) for _, _, reader in readers]
+        buckets = n_buckets(len(shards))
+
+        def read(i: int) -> dict[str, Any]:
+            sh = shards[i]
+            return ring.read_shard(i, sh, ray.get(refs[sh.source]), folder, batch_size=batch_size, limit=limit,
+                                   n_buckets=buckets)
+
+        self.run("ingest", read, range(len(shards)))
+        self.run("ingest_ids", lambda b: ring.offsets_of_bucket(b, folder), range(buckets))
+        self.run("ingest_fix_ids", lambda i: ring.fix_shard(i, folder), ring.shards_to_fix(folder))
+        parts = read_counts(folder, len(shards))
+        rep = StepReport(step_id=INGEST_ID, kind="read")
+        add_up(parts, rep)
+        formats = {src.id: src.format for src, _ in plan.readers}
+        stats = ring.source_stats_of(parts, readers, formats)  # type: ignore[arg-type]
+        rep.extra = {f"{sid}.read": s["read"] for sid, s in stats.items()}
+        ring.write_source_stats(folder, stats)
+        self._finish(folder, len(shards))
+        return rep, stats
+
+    # -- steps --------------------------------------------------------------------------------------
+    def run_step(self, step: Step, prev: StepFolder, folder: StepFolder, ctx: StepContext, rep: StepReport, *,
+                 dry_run: bool, protected: frozenset[str]) -> None:
+        self.cluster.ensure(ctx.progress)
+        self.progress = ctx.progress
+        shards = input_shards(prev, self.spec.shard_rows)
+        if isinstance(step, GlobalStep):
+            self._global(step, shards, prev, folder, ctx, rep, dry_run=dry_run)
+        else:
+            self._batch(step, shards, folder, ctx, rep, dry_run=dry_run, protected=protected)
+        self._finish(folder, len(shards))
+
+    def _batch(self, step: Step, shards: list[InputShard], folder: StepFolder, ctx: StepContext, rep: StepReport,
+               *, dry_run: bool, protected: frozenset[str]) -> None:
+        step.report_extra = {}
+        step.prepare(ctx)
+        prepared = dict(step.report_extra)
+        spec = step_for_workers(step)
+        bs = self.spec.batch_size
+        if spec is None:  # state from prepare(), or a class workers cannot import: in the driver, shard by shard
+            for i, shard in enumerate(shards):
+                run_batch_shard(i, shard, folder, step, batch_size=bs, dry_run=dry_run, protected=protected)
+        else:
+            ray = self.ray
+            prot = ray.put(protected)
+            self.run(step.id, lambda i: run_batch_shard(i, shards[i], folder, spec, batch_size=bs, dry_run=dry_run,
+                                                        protected=ray.get(prot)), range(len(shards)))
+        parts = read_counts(folder, len(shards))
+        extra, overridden = add_up(parts, rep)
+        settle_batch_step(step, rep, extra, prepared, overridden)
+
+    def _global(self, step: GlobalStep, shards: list[InputShard], prev: StepFolder, folder: StepFolder,
+                ctx: StepContext, rep: StepReport, *, dry_run: bool) -> None:
+        rep.n_in = sum(s.num_rows() for s in shards)
+        step.prepare(ctx)
+        step.report_extra = {}
+        impl = distributed_of(step)
+        if impl is not None:
+            result, shard_of = impl(step, shards, folder, ctx, self)
+        else:  # in the driver, as the local executor runs it, on a LazyFrame over every shard
+            result, shard_of = step.run(pl.scan_parquet(prev.kept), ctx), None
+        settled = settle_result(step, result, ctx, rep, dry_run=dry_run)
         ray = self.ray
-        if not ray.is_initialized():
-            if self.address is None and not os.environ.get("RAY_ADDRESS"):
-                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # local-first: no usage reports
-            ray.init(address=self.address, include_dashboard=False)
-            self._started = True
-        if self._task is None:
-            self._task = ray.remote(num_cpus=1)(worker_run)
-            cpus = int(ray.cluster_resources().get("CPU", 1))
-            self.in_flight = max(2, min(2 * cpus, _MAX_IN_FLIGHT))
-        return ray
+        split = split_by_shard(settled, shard_of, len(shards))
+        if split is None:
+            whole = ray.put(ShardPart(settled.decisions, settled.scores, settled.quarantined, settled.decided))
+            refs = [whole] * len(shards)
+        else:
+            refs = [ray.put(p) for p in split]
+        sid = step.id  # the closure sent to the cluster carries the id, not the step (a model, an index)
+        self.run(sid, lambda i: book_shard(i, shards[i], folder, sid, ray.get(refs[i])), range(len(shards)))
+        parts = read_counts(folder, len(shards))
+        for c in parts:
+            rep.n_out += c.n_out
+            rep.rejected.update(c.rejected)
+            rep.quarantined.update(c.quarantined)
+        found = sum(int(c.more.get("decided_here", 0)) for c in parts)
+        if found != len(settled.decided):
+            raise AccountingError(f"step {step.id} decided about {len(settled.decided) - found} ids not in its input")
+        rep.extra.update(step.report_extra)
 
-    def takes(self, step: Step, n_rows: int) -> bool:
-        """Every step that may run in another process; the rest run in the driver."""
-        return runs_in_workers(step)
+    def _finish(self, folder: StepFolder, n_shards: int) -> None:
+        """Give every kept shard the step's schema, then drop the step's scratch files."""
+        bad = unify_schemas(folder, n_shards)
+        if bad:
+            import pyarrow.parquet as pq
 
-    def outcomes(self, step: Step, batches: Iterator[pl.DataFrame], *, dry_run: bool,
-                 protected: frozenset[str]) -> Iterator[BatchOutcome]:
-        """``process_batch(step, batch)`` for every batch on the cluster, yielded in input order."""
-        ray = self._ensure()
-        spec = worker_spec(step)
-        prot = ray.put(protected) if protected else protected  # one copy per step, not per task
-        window: deque[Any] = deque()
-        try:
-            for batch in batches:
-                window.append(self._task.remote(spec, batch, dry_run, prot))
-                if len(window) >= self.in_flight:
-                    yield self._get(window.popleft())
-            while window:
-                yield self._get(window.popleft())
-        finally:
-            for ref in window:  # a failed batch or an abandoned generator: stop the rest
-                ray.cancel(ref)
-
-    def _get(self, ref: Any) -> BatchOutcome:
-        try:
-            out: BatchOutcome = self.ray.get(ref)
-        except self.ray.exceptions.RayTaskError as e:
-            # The step's own exception (e.g. AccountingError), as the local executor raises it;
-            # Ray's remote traceback stays attached as the cause.
-            if isinstance(e.cause, Exception):
-                raise e.cause from e
-            raise
-        return out
+            target = target_schema([pq.read_schema(folder.kept_shard(i)) for i in range(n_shards)],
+                                   [pq.ParquetFile(folder.kept_shard(i)).metadata.num_rows for i in range(n_shards)])
+            self.run(f"{folder.step_id}_schema", lambda i: _conform(folder, i, target), bad)
+        shutil.rmtree(folder.work, ignore_errors=True)
 
     def close(self) -> None:
-        """Shut down the local cluster this executor started; a joined or reused session stays up."""
-        if self._started:
-            self.ray.shutdown()
-            self._started = False
-        self._task = None
+        """Disconnect from (or stop) a cluster this executor started Ray for; a session it found stays up."""
+        self.cluster.close()
+
+
+def _conform(folder: StepFolder, i: int, target: Any) -> dict[str, Any]:
+    conform_shard(folder, i, target)
+    return {}

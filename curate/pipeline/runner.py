@@ -146,8 +146,13 @@ class Runner:
         self.cache.clear(folder)
         folder.path.mkdir(parents=True)
         t0 = time.perf_counter()
-        rep, self.source_stats = read_sources(self.plan, inputs, folder, limit=self.limit,
-                                              batch_size=self.batch_size, bar=self._bar)
+        whole = self.executors.whole_steps
+        if whole is not None:  # executor.kind ray: sharded, on the cluster
+            rep, self.source_stats = whole.ingest(self.plan, inputs, folder, limit=self.limit,
+                                                  batch_size=self.batch_size, progress=self.progress)
+        else:
+            rep, self.source_stats = read_sources(self.plan, inputs, folder, limit=self.limit,
+                                                  batch_size=self.batch_size, bar=self._bar)
         rep.seconds = time.perf_counter() - t0
         self._finish(folder, fp, rep)
         return fp
@@ -164,7 +169,13 @@ class Runner:
         folder.path.mkdir(parents=True)
         t0 = time.perf_counter()
         rep = StepReport(step_id=step.id, kind=step.kind)
-        if step.scope == "global":
+        whole = self.executors.whole_steps
+        if whole is not None:  # executor.kind ray: the step runs on the cluster, over shards
+            whole.run_step(step, self._folder(i - 1), folder, self._context(step, folder, prev), rep,
+                           dry_run=self.dry_run, protected=self.protection.keep)
+            if step.scope == "global":
+                report_unmatched(step, rep, self.run_dir, pl.scan_parquet(self.layout.ingest.kept), self.labels_path)
+        elif step.scope == "global":
             assert isinstance(step, GlobalStep)
             run_global(step, prev, folder, self._context(step, folder, prev), rep, dry_run=self.dry_run)
             report_unmatched(step, rep, self.run_dir, pl.scan_parquet(self.layout.ingest.kept), self.labels_path)
@@ -178,12 +189,13 @@ class Runner:
         step.report_extra = {}
         step.prepare(self._context(step, folder, prev))
         prepared = dict(step.report_extra)
-        rep.n_in = pq.ParquetFile(prev).metadata.num_rows
+        files = self.layout.folder(prev.parent).kept_files()  # one file, or shards from a Ray run it reuses
+        rep.n_in = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         books = BatchBooks(folder, rep)
         executor = self.executors.for_step(step, rep.n_in)
         bar = self._bar(step.id, rep.n_in)
         try:
-            for oc in executor.outcomes(step, self._batches(prev), dry_run=self.dry_run,
+            for oc in executor.outcomes(step, self._batches(files), dry_run=self.dry_run,
                                         protected=self.protection.keep):
                 n = books.add(oc)
                 if bar is not None:
@@ -223,9 +235,10 @@ class Runner:
 
         return tqdm(total=total, desc=desc, unit="rec", unit_scale=True, leave=False, file=sys.stderr)
 
-    def _batches(self, path: Path) -> Iterator[pl.DataFrame]:
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=self.batch_size):
-            yield conform(pl.from_arrow(rb))  # type: ignore[arg-type]
+    def _batches(self, files: list[Path]) -> Iterator[pl.DataFrame]:
+        for path in files:
+            for rb in pq.ParquetFile(path).iter_batches(batch_size=self.batch_size):
+                yield conform(pl.from_arrow(rb))  # type: ignore[arg-type]
 
 
 def check_limit(limit: int | None) -> None:

@@ -54,6 +54,12 @@ class ExecutorSpec(_Strict):
     kind: Literal["local", "ray"] = "local"
     workers: int = Field(2, ge=1, description="Processes for per-record Python steps (local executor).")
     batch_size: int = Field(20_000, ge=1, description="Rows per batch.")
+    address: str | None = Field(
+        None, description="kind ray: the cluster to join (auto, HOST:PORT or ray://HOST:10001); none starts a "
+        "local one. The run directory must be on a filesystem every node sees.")
+    shard_rows: int = Field(
+        100_000, ge=1, description="kind ray: records per shard; a source file with more is read as record ranges "
+        "of about this size, and each step's output keeps the shards of its input.")
 
 
 class PipelineSpec(_Strict):

@@ -1,9 +1,15 @@
-"""The Ray executor gives the local executor's results, byte for byte, on a recipe of real steps.
+"""``executor.kind: ray`` on a real two-node local Ray cluster gives the local executor's results.
 
-One local Ray cluster for the session (2 CPUs, no dashboard, its own temp dir, no usage stats).
-The recipe: clean.normalize, filter.length, filter.refusal, clean.html_to_markdown (quarantines HTML
-over max_chars), dedup.exact (global: driver), filter.source (parallel=False: driver), over 3,000
-generated Alpaca records in batches of 250, so every batch step runs as a dozen Ray tasks.
+One cluster for the session, started and stopped here: ``ray start --head`` and a second node
+(``ray start --address``) on this machine, one CPU each, no dashboard, their own temp dir, no usage
+stats, started with ``--block`` so that stopping the two processes we started stops their children.
+The driver joins it once; every run reuses the connection. Workers see ``$CURATE_RAY_FAULTS``, the
+fault-injection file (curate.pipeline.ray.cluster.crash_if_planned).
+
+The demo recipe (pipelines/gpt4all.yaml on ``curate demo-data`` records) runs with
+``embed.hashing`` in place of the MiniLM model and without ``score.map`` (a model and UMAP's JIT
+would take minutes here; both run the same way on Ray: the embedder in an actor pool, the map in the
+driver).
 """
 
 from __future__ import annotations
@@ -11,43 +17,136 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import polars as pl
 import pytest
+import yaml
 
 from curate.errors import ConfigError, MissingResourceError
-from curate.layout import RunLayout
+from curate.layout import EMBEDDINGS, GROUPS, RunLayout
+from curate.pipeline.ray.cluster import FAULTS_ENV
 from curate.pipeline.runner import Runner, run_pipeline
 from curate.pipeline.spec import build_plan
 from curate.rundir import RunDir
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
-needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed: pip install 'curate[ray]'")
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_RECORDS = 600
+BATCH = 64
 
-N_RECORDS = 3_000
-BATCH = 250
-BATCH_STEPS = ["clean_normalize", "filter_length", "filter_refusal", "clean_html_to_markdown"]
+
+@dataclass
+class LocalCluster:
+    address: str
+    faults: Path
+    ray: Any
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(what: str, ok: Any, timeout: float = 180.0) -> None:
+    t0 = time.monotonic()
+    while not ok():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"{what} after {timeout:.0f}s")
+        time.sleep(0.3)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory):
+def ray_cluster():
     if not HAVE_RAY:
         pytest.skip("ray is not installed: pip install 'curate[ray]'")
-    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import ray
+    tmp = Path(tempfile.mkdtemp(prefix="cray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
+    faults = tmp / "faults.txt"
+    env_vars = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, **env_vars, FAULTS_ENV: str(faults)}
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    port = _free_port()
+    common = ["--num-cpus=1", "--object-store-memory=200000000", f"--temp-dir={tmp}", "--block",
+              "--disable-usage-stats"]
+    log = (tmp / "ray-start.log").open("w")
+    procs = [subprocess.Popen([ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)]
+    saved = {k: os.environ.get(k) for k in env_vars}
+    try:
+        _wait("the head node's port", lambda: _port_open(port))
+        procs.append(subprocess.Popen([ray_bin, "start", f"--address=127.0.0.1:{port}", *common],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT))
+        os.environ.update(env_vars)
+        import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")),
-             log_to_driver=False)
-    yield ray
-    ray.shutdown()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+        ray.init(address=f"127.0.0.1:{port}", log_to_driver=False, logging_level="WARNING")
+        _wait("two live nodes", lambda: sum(1 for n in ray.nodes() if n["Alive"]) >= 2)
+        yield LocalCluster(f"127.0.0.1:{port}", faults, ray)
+        ray.shutdown()
+    finally:
+        for p in reversed(procs):  # SIGINT: `ray start --block` stops the Ray processes it started
+            p.send_signal(signal.SIGINT)
+        for p in reversed(procs):
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        log.close()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------- data
+
+
+@pytest.fixture(scope="module")
+def demo_raw(tmp_path_factory):
+    from curate.demo.truth import generate
+
+    raw = tmp_path_factory.mktemp("demo")
+    generate(raw, DEMO_RECORDS, seed=3)
+    return raw
+
+
+def _demo_recipe(raw: Path, out: Path, executor: dict[str, Any]) -> dict[str, Any]:
+    rec = yaml.safe_load((ROOT / "pipelines" / "gpt4all.yaml").read_text())
+    paths = {"oig": raw / "oig" / "unified_chip2.jsonl", "stackoverflow": raw / "stackoverflow" / "Posts.xml",
+             "p3": raw / "p3" / "p3.jsonl"}
+    for src in rec["sources"]:
+        src["path"] = str(paths[src["id"]])
+    steps = []
+    for s in rec["steps"]:
+        if s["use"] == "embed.sentence_transformer":
+            s = {"use": "embed.hashing", "params": {"text": s["params"]["text"], "dim": 32}}
+        elif s["use"] == "score.map":
+            continue
+        elif s["use"] == "write.hub_dataset":
+            s = {**s, "params": {**s["params"], "path": str(out)}}
+        steps.append(s)
+    return {**rec, "steps": steps, "executor": executor}
 
 
 def _write_records(path: Path, n: int, source_tag: str = "") -> None:
@@ -58,144 +157,212 @@ def _write_records(path: Path, n: int, source_tag: str = "") -> None:
         a = f"Part {i % 11} works by step {i}. " + "It is simple and it works well. " * (i % 5)
         k = i % 20
         if k == 1:
-            q, a = "hi", "yo"  # too_short
+            q, a = "hi", "yo"
         elif k == 2:
-            a = "As an AI language model, I cannot answer questions about this topic."  # refusal
+            a = "As an AI language model, I cannot answer questions about this topic."
         elif k == 3:
             a = f"<p>Part <b>{i % 11}</b> works by <code>step {i}</code>.</p><ul><li>one</li><li>two</li></ul>"
         elif k == 4 and i % 3 == 0:
-            a = "<div>" + f"<p>paragraph {i} of a page scrape</p>" * 40 + "</div>"  # html_too_large: quarantined
+            a = "<div>" + f"<p>paragraph {i} of a page scrape</p>" * 40 + "</div>"  # quarantined
         elif k == 5:
-            a = f"Part  {i % 11}\r\n\r\n\r\n\r\nworks\u200b by   step {i}.  "  # normalize rewrites it
+            a = f"Part  {i % 11}\r\n\r\n\r\n\r\nworks\u200b by   step {i}.  "
         elif k == 6 and i % 7 == 0:
-            q, a = "What is a duplicate?", "A record that repeats another one exactly."  # dedup.exact
+            q, a = "What is a duplicate?", "A record that repeats another one exactly."
         lines.append(json.dumps({"instruction": q, "input": "", "output": a}))
     lines.append("{broken json")
     path.write_text("\n".join(lines) + "\n")
 
 
-def _recipe(tmp_path: Path, kind: str, batch_size: int = BATCH, workers: int = 2) -> dict:
+def _small_recipe(tmp_path: Path, executor: dict[str, Any]) -> dict[str, Any]:
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     if not a.exists():
-        _write_records(a, N_RECORDS)
-        _write_records(b, 200, source_tag="B ")
+        _write_records(a, 900)
+        _write_records(b, 150, source_tag="B ")
     return {
-        "name": "ray_eq", "seed": 7,
-        "sources": [{"id": "a", "format": "alpaca", "path": str(a)},
-                    {"id": "b", "format": "alpaca", "path": str(b)}],
+        "name": "ray_small", "seed": 7,
+        "sources": [{"id": "a", "format": "alpaca", "path": str(a)}, {"id": "b", "format": "alpaca", "path": str(b)}],
         "steps": [
             {"use": "clean.normalize"},
             {"use": "filter.length", "params": {"min_chars": 20}},
             {"use": "filter.refusal"},
             {"use": "clean.html_to_markdown", "params": {"max_chars": 600}},
             {"use": "dedup.exact"},
+            {"use": "dedup.minhash"},
             {"use": "filter.source", "params": {"drop_sources": ["b"]}},
         ],
         "limits": {"max_quarantine_frac": 0.05},
-        "executor": {"kind": kind, "batch_size": batch_size, "workers": workers},
+        "executor": executor,
     }
 
 
-def _files(run: Path) -> dict[str, bytes]:
-    """Every output a step writes: kept Parquet per step, ledger, quarantine."""
-    lay = RunLayout(run)
-    files = [f.kept for f in lay.step_folders()] + lay.ledger_files() + lay.quarantine_files()
-    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(files) if p.is_file()}
+LOCAL = {"kind": "local", "workers": 1, "batch_size": BATCH}
 
 
-def _comparable(report: dict) -> dict:
-    steps = [{k: v for k, v in s.items() if k != "seconds"} for s in report["steps"]]
-    return {"steps": steps, "sources": report["sources"], "totals": report["totals"]}
+def _ray(cluster: LocalCluster, **kw: Any) -> dict[str, Any]:
+    return {"kind": "ray", "address": cluster.address, "batch_size": BATCH, "shard_rows": 100, **kw}
+
+
+# ------------------------------------------------------------------------------------- comparison
+
+
+def _kept_ids(run: Path) -> dict[str, list[str]]:
+    """Kept ids after every step, in file order."""
+    return {f.name: pl.scan_parquet(f.kept).select("id").collect()["id"].to_list()
+            for f in RunLayout(run).step_folders()}
+
+
+def _ledger(run: Path) -> pl.DataFrame:
+    lf = RunDir(run).ledger()
+    return lf.collect() if lf is not None else pl.DataFrame()
+
+
+def _report(run: Path) -> dict[str, Any]:
+    rep = json.loads(RunLayout(run).report.read_text())
+    timing = ("seconds", "per_s")
+    steps = [{**{k: v for k, v in s.items() if k not in ("seconds", "cached")},
+              "extra": {k: v for k, v in s["extra"].items() if not any(t in k for t in timing)}} for s in rep["steps"]]
+    return {"steps": steps, "sources": rep["sources"], "totals": rep["totals"]}
+
+
+def assert_same_run(local: Path, ray_run: Path) -> None:
+    ka, kb = _kept_ids(local), _kept_ids(ray_run)
+    assert list(kb) == list(ka)
+    assert [k for k in ka if ka[k] != kb[k]] == []  # same records kept after every step, in the same order
+    assert _ledger(ray_run).equals(_ledger(local))  # same removals, reasons, duplicate_of and similarity
+    assert RunDir(ray_run).quarantine() == RunDir(local).quarantine()
+    ga, gb = list(RunLayout(local).find_all(GROUPS)), list(RunLayout(ray_run).find_all(GROUPS))
+    assert [g.parent.name for g in gb] == [g.parent.name for g in ga]
+    for a, b in zip(ga, gb, strict=True):
+        assert pl.read_parquet(b).equals(pl.read_parquet(a)), a.parent.name
+    assert _report(ray_run) == _report(local)
+
+
+def _nodes_used(run: Path) -> set[str]:
+    nodes = set()
+    for f in RunLayout(run).step_folders():
+        for c in sorted((f.path / "shards").glob("*.json")):
+            nodes.add(json.loads(c.read_text())["more"].get("node", ""))
+    return nodes - {""}
 
 
 @pytest.fixture
-def via_ray(monkeypatch):
-    """Record which steps went through the Ray executor, and how many batches each sent."""
+def rounds(monkeypatch):
+    """Every round of tasks a RayExecutor sent: (name, items)."""
     from curate.pipeline.ray_executor import RayExecutor
 
-    seen: dict[str, int] = {}
-    orig = RayExecutor.outcomes
+    seen: list[tuple[str, int]] = []
+    orig = RayExecutor.run
 
-    def spy(self, step, batches, **kw):
-        seen.setdefault(step.id, 0)
-        for oc in orig(self, step, batches, **kw):
-            seen[step.id] += 1
-            yield oc
+    def spy(self, name, fn, items, **kw):
+        items = list(items)
+        seen.append((name, len(items)))
+        return orig(self, name, fn, items, **kw)
 
-    monkeypatch.setattr(RayExecutor, "outcomes", spy)
+    monkeypatch.setattr(RayExecutor, "run", spy)
     return seen
 
 
-@needs_ray
-def test_ray_run_equals_local_run(tmp_path, ray_cluster, via_ray):
-    local = run_pipeline(build_plan(_recipe(tmp_path, "local")), tmp_path / "local", progress=False)
-    run_pipeline(build_plan(_recipe(tmp_path, "ray")), tmp_path / "ray", progress=False)
+# ------------------------------------------------------------------------------------------ tests
 
-    # batch steps ran as Ray tasks, several batches each; the global and driver-only steps did not
-    n_batches = -(-local.reports[0].n_out // BATCH)
-    assert set(via_ray) == set(BATCH_STEPS)
-    assert via_ray["clean_normalize"] == n_batches >= 10
-    assert ray_cluster.is_initialized()  # the runner reused the session's cluster and left it up
 
-    ra = json.loads(RunLayout(tmp_path / "local").report.read_text())
-    rb = json.loads(RunLayout(tmp_path / "ray").report.read_text())
-    assert _comparable(rb) == _comparable(ra)
-    steps = {s["step_id"]: s for s in rb["steps"]}
+@pytest.mark.ray
+def test_demo_recipe_on_two_nodes_equals_local_run(tmp_path, demo_raw, ray_cluster, rounds):
+    plan_l = build_plan(_demo_recipe(demo_raw, tmp_path / "export_local", LOCAL))
+    plan_r = build_plan(_demo_recipe(demo_raw, tmp_path / "export_ray", _ray(ray_cluster, shard_rows=60)))
+    run_pipeline(plan_l, tmp_path / "local", progress=False)
+    res = run_pipeline(plan_r, tmp_path / "ray", progress=False)
+    assert ray_cluster.ray.is_initialized()  # the runner joined the session's cluster and left it up
+
+    assert_same_run(tmp_path / "local", tmp_path / "ray")
+    ray_run = RunLayout(tmp_path / "ray")
+    assert ray_run.ingest.kept.is_dir() and len(ray_run.ingest.kept_files()) >= 6  # sharded from the ingest on
+    assert len(_nodes_used(tmp_path / "ray")) == 2  # shards ran on both nodes
+    names = dict(rounds)
+    assert names["ingest_fix_ids"] >= 1  # exact copies in different shards: ids fixed up, still the local ones
+    for distributed in ("dedup_exact_groups", "dedup_minhash_verify", "embed_hashing_embed"):
+        assert distributed in names  # ran as tasks and actors, not in the driver
     # the planted cases are all there, so the comparison is not vacuous
-    assert steps["filter_length"]["rejected"]["too_short"] >= 150
-    assert steps["filter_refusal"]["rejected"]
-    assert steps["clean_html_to_markdown"]["quarantined"] == {"HTMLConversionError": 50 + 3}  # a + b
-    assert steps["clean_html_to_markdown"]["extra"]["html_records"] > 0
-    assert steps["dedup_exact"]["rejected"]
-    assert steps["filter_source"]["rejected"] == {"dropped_source": steps["filter_source"]["n_in"]
-                                                  - steps["filter_source"]["n_out"]}
-
-    fa, fb = _files(tmp_path / "local"), _files(tmp_path / "ray")
-    assert sorted(fb) == sorted(fa) and len(fa) >= 12
-    assert [k for k in fa if fa[k] != fb[k]] == []  # kept, ledger and quarantine files: same bytes
-
-    ids_a = RunDir(tmp_path / "local").final().select("id").collect()["id"].to_list()
-    ids_b = RunDir(tmp_path / "ray").final().select("id").collect()["id"].to_list()
-    assert ids_b == ids_a and len(ids_a) > 2_000
+    steps = {r.step_id: r for r in res.reports}
+    assert steps["ingest"].quarantined and steps["dedup_exact"].rejected and steps["dedup_minhash"].rejected
+    assert steps["filter_language"].rejected and steps["filter_source"].rejected
+    for name in ("embeddings.npy", "embedding_ids.parquet"):
+        a = RunLayout(tmp_path / "local").step_named("embed_hashing").path / name
+        b = ray_run.step_named("embed_hashing").path / name
+        assert a.read_bytes() == b.read_bytes() if name.endswith(".npy") else pl.read_parquet(a).equals(
+            pl.read_parquet(b))
+    assert np.load(ray_run.find(EMBEDDINGS)).shape[0] == steps["embed_hashing"].n_out
+    # readers of a run see the shards as one table
+    assert RunDir(tmp_path / "ray").final().select(pl.len()).collect().item() == res.report["totals"]["kept"]
 
 
-@needs_ray
-def test_ray_dry_run_equals_local_dry_run(tmp_path, ray_cluster, via_ray):
-    rec_l = _recipe(tmp_path, "local", batch_size=500, workers=1)
-    rec_r = _recipe(tmp_path, "ray", batch_size=500)
-    run_pipeline(build_plan(rec_l), tmp_path / "local", progress=False, dry_run=True)
-    run_pipeline(build_plan(rec_r), tmp_path / "ray", progress=False, dry_run=True)
-    assert via_ray["filter_length"] >= 6
-    fa, fb = _files(tmp_path / "local"), _files(tmp_path / "ray")
-    assert [k for k in fa if fa[k] != fb[k]] == [] and sorted(fa) == sorted(fb)
+@pytest.mark.ray
+def test_killed_workers_are_retried_without_duplicate_rows(tmp_path, ray_cluster, rounds):
+    run_pipeline(build_plan(_small_recipe(tmp_path, LOCAL)), tmp_path / "local", progress=False)
+    # a worker dies before reading its shard, one after writing its kept, ledger and counts files
+    ray_cluster.faults.write_text("ingest:1\nfilter_length:2:after\ndedup_minhash_verify:0:after\n")
+    try:
+        run_pipeline(build_plan(_small_recipe(tmp_path, _ray(ray_cluster))), tmp_path / "ray", progress=False)
+        assert ray_cluster.faults.read_text() == ""  # every planned crash happened, and was retried
+    finally:
+        ray_cluster.faults.unlink(missing_ok=True)
+    assert_same_run(tmp_path / "local", tmp_path / "ray")
+    ledger = _ledger(tmp_path / "ray")
+    assert ledger["id"].n_unique() == ledger.height  # no record booked twice
 
 
-@needs_ray
-def test_cli_set_executor_kind_ray_runs_on_ray(tmp_path, ray_cluster, via_ray, capsys):
-    """`--set executor.kind=ray` reaches the runner; the executor is in no step's fingerprint, so
-    switching it reuses finished steps, and --force recomputes them on Ray."""
-    import yaml
+@pytest.mark.ray
+def test_killed_driver_resumes_from_finished_steps(tmp_path, ray_cluster):
+    run_pipeline(build_plan(_small_recipe(tmp_path, LOCAL)), tmp_path / "local", progress=False)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(_small_recipe(tmp_path, _ray(ray_cluster))))
+    run_dir = tmp_path / "ray"
+    curate = str(Path(sys.executable).with_name("curate"))
+    driver = subprocess.Popen([curate, "run", str(recipe), "--run-dir", str(run_dir), "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    third = RunLayout(run_dir).step(3, "filter_refusal").done
+    try:
+        _wait("the third step's done.json", lambda: third.exists() or driver.poll() is not None, timeout=150)
+    finally:
+        driver.kill()  # SIGKILL: no cleanup, as when a driver machine dies
+        driver.wait()
+    assert third.exists(), driver.stderr.read().decode() if driver.stderr else ""
+    res = run_pipeline(build_plan(_small_recipe(tmp_path, _ray(ray_cluster))), run_dir, progress=False)
+    assert res.cached_steps[:4] == ["ingest", "clean_normalize", "filter_length", "filter_refusal"]
+    assert_same_run(tmp_path / "local", run_dir)
 
+
+@pytest.mark.ray
+def test_ray_dry_run_equals_local_dry_run(tmp_path, ray_cluster):
+    run_pipeline(build_plan(_small_recipe(tmp_path, LOCAL)), tmp_path / "local", progress=False, dry_run=True)
+    run_pipeline(build_plan(_small_recipe(tmp_path, _ray(ray_cluster))), tmp_path / "ray", progress=False,
+                 dry_run=True)
+    assert_same_run(tmp_path / "local", tmp_path / "ray")
+
+
+@pytest.mark.ray
+def test_cli_switches_executor_and_reuses_steps(tmp_path, ray_cluster, rounds, capsys):
+    """``--ray-address`` reaches the runner; the executor is in no step's fingerprint, so switching to Ray
+    reuses the local run's finished steps (Ray steps then read a single kept.parquet in row-group shards),
+    and --force recomputes every step on Ray."""
     from curate.cli import main
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(_recipe(tmp_path, "local", workers=1)))
+    recipe.write_text(yaml.safe_dump(_small_recipe(tmp_path, LOCAL)))
     run = ["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--quiet"]
     assert main(run) == 0
-    assert via_ray == {}
-    assert main([*run, "--set", "executor.kind=ray"]) == 0
-    assert via_ray == {}  # every step was cached
-    assert main([*run, "--set", "executor.kind=ray", "--force"]) == 0
-    assert set(via_ray) == set(BATCH_STEPS)
-    assert "on Ray (local cluster)" in capsys.readouterr().err
+    assert main([*run, "--ray-address", ray_cluster.address]) == 0
+    assert rounds == []  # every step was cached
+    assert main([*run, "--ray-address", ray_cluster.address, "--force"]) == 0
+    assert "ingest" in dict(rounds) and "filter_length" in dict(rounds)
+    assert f"on Ray ({ray_cluster.address})" in capsys.readouterr().err
 
 
-@needs_ray
+@pytest.mark.ray
 def test_step_error_inside_a_ray_task_is_raised_as_locally(tmp_path, ray_cluster):
     """A config error that every record hits (a missing tokenizer) stops the run with the step's own
     exception type and message, not a Ray wrapper, as the local executor raises it."""
     steps = [{"use": "clean.split_long", "params": {"tokenizer": str(tmp_path / "no-such-tokenizer")}}]
-    rec = dict(_recipe(tmp_path, "ray"), steps=steps)
+    rec = dict(_small_recipe(tmp_path, _ray(ray_cluster)), steps=steps)
     with pytest.raises(MissingResourceError, match="no-such-tokenizer") as exc:
         run_pipeline(build_plan(rec), tmp_path / "run", progress=False)
     assert type(exc.value) is MissingResourceError
@@ -204,22 +371,23 @@ def test_step_error_inside_a_ray_task_is_raised_as_locally(tmp_path, ray_cluster
 
 def test_missing_ray_fails_at_once_with_install_hint(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    plan = build_plan(_recipe(tmp_path, "ray"))
+    plan = build_plan(_small_recipe(tmp_path, {"kind": "ray"}))
     with pytest.raises(MissingResourceError, match=r"pip install 'curate\[ray\]'"):
         Runner(plan, tmp_path / "run")
     assert not (tmp_path / "run").exists()  # nothing was read or written
 
-    import yaml
-
     from curate.cli import main
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(_recipe(tmp_path, "local")))
+    recipe.write_text(yaml.safe_dump(_small_recipe(tmp_path, LOCAL)))
     assert main(["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--ray-address", "auto"]) == 2
     assert "pip install 'curate[ray]'" in capsys.readouterr().err
 
 
 def test_ray_address_with_local_executor_is_a_config_error(tmp_path):
-    plan = build_plan(_recipe(tmp_path, "local"))
+    plan = build_plan(_small_recipe(tmp_path, LOCAL))
     with pytest.raises(ConfigError, match="executor.kind=ray"):
         Runner(plan, tmp_path / "run", ray_address="auto")
+    plan = build_plan(_small_recipe(tmp_path, {"kind": "local", "address": "auto"}))
+    with pytest.raises(ConfigError, match="executor.kind=ray"):
+        Runner(plan, tmp_path / "run")

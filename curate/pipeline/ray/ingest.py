@@ -1,0 +1,209 @@
+"""The ingest on the cluster: every source read as shards, with the ids and counts of the local ingest.
+
+Shards, in the local ingest's reading order (source, file, record): one per file, and a plain JSONL
+file (``.jsonl`` / ``.ndjson``) read by a record reader is cut into record ranges of about
+``shard_rows`` raw records (its line count, counted in the driver without parsing, sets the cuts; the
+last range is open, so the count only balances the shards). A task reads its range with the source's
+own reader (``itertools.islice`` over the reader's raw records: the records before the range are
+decoded but not parsed) through :func:`curate.ingest.base.read_batches`, so parsing, validation,
+quarantine reasons and provenance are the local ingest's. With ``--limit`` every source is one shard,
+as the limit counts records in reading order.
+
+Ids. An id hashes (source, content, occurrence of that content so far in the source). A task counts
+occurrences in its own shard only, so a content seen in an earlier shard of the same source gets a
+fix-up: each task scatters its (source, content_hash, count) rows by hash bucket (:mod:`.shuffle`),
+each bucket task finds the contents seen in several shards and the number of earlier occurrences
+per shard, and only the shards holding such a content are rewritten with their final ids.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from curate.errors import AccountingError
+from curate.ingest.base import Quarantined, Reader, ReadStats, RecordReader, read_batches, unique_files
+from curate.layout import SOURCE_STATS, StepFolder
+from curate.pipeline.books import PARQUET_OPTS, ROW_GROUP_ROWS, ParquetSink, QuarantineSink
+from curate.pipeline.ray.shards import ShardCounts, ShardFiles, Staged
+from curate.pipeline.ray.shuffle import gather, hex_bucket, scatter
+from curate.rundir import write_text_atomic
+from curate.schema import CONVERSATION, conversation_id
+
+SPLIT_SUFFIXES = (".jsonl", ".ndjson")  # plain JSONL: one raw record per line, so line counts place the cuts
+_COUNT_CHUNK = 1 << 24
+
+
+@dataclass(frozen=True)
+class SourceShard:
+    """One ingest task: files of one source, or raw records ``[first, stop)`` of one file."""
+
+    source: int  # index into plan.readers
+    source_id: str
+    subset: str | None
+    files: tuple[str, ...]
+    first: int = 0
+    stop: int | None = None  # None: to the end
+
+    @property
+    def ranged(self) -> bool:
+        return self.first > 0 or self.stop is not None
+
+
+def count_lines(path: str) -> int:
+    n = 0
+    last = b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_COUNT_CHUNK):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+def splittable(reader: Reader, path: str) -> bool:
+    """A record reader on a plain JSONL file: raw records are lines, so a range of them is one shard."""
+    return isinstance(reader, RecordReader) and not path.startswith("hub:") and path.lower().endswith(SPLIT_SUFFIXES)
+
+
+def plan_shards(readers: list[tuple[str, str | None, Reader]], inputs: dict[str, list[str]], shard_rows: int,
+                limit: int | None) -> list[SourceShard]:
+    """The ingest's shards in reading order; at least one per source."""
+    shards: list[SourceShard] = []
+    for k, (sid, subset, reader) in enumerate(readers):
+        files, _ = unique_files(inputs[sid])
+        if limit is not None or not files or all(f.startswith("hub:") for f in files):
+            shards.append(SourceShard(k, sid, subset, tuple(files)))
+            continue
+        for f in files:
+            lines = count_lines(f) if splittable(reader, f) else 0
+            if lines <= shard_rows:
+                shards.append(SourceShard(k, sid, subset, (f,)))
+                continue
+            n = -(-lines // shard_rows)
+            cuts = [round(j * lines / n) for j in range(n)]
+            for j, lo in enumerate(cuts):
+                shards.append(SourceShard(k, sid, subset, (f,), lo, cuts[j + 1] if j + 1 < n else None))
+    return shards
+
+
+class _Ranged:
+    """A copy of ``reader`` that sees only raw records ``[first, stop)`` of each file (``used``: it did)."""
+
+    def __init__(self, reader: Reader, first: int, stop: int | None) -> None:
+        self.reader = copy.copy(reader)
+        self.used = False
+        whole = reader.raw_records
+
+        def raw_records(path: str) -> Iterator[Any]:
+            self.used = True
+            return itertools.islice(whole(path), first, stop)
+
+        setattr(self.reader, "raw_records", raw_records)  # noqa: B010 - an instance attribute shadows the method
+
+
+def read_shard(i: int, shard: SourceShard, reader: Reader, folder: StepFolder, *, batch_size: int,
+               limit: int | None, n_buckets: int) -> dict[str, Any]:
+    """Read ingest shard ``i``: kept rows (ids counted within the shard), quarantine, content-hash counts."""
+    files = ShardFiles.of(folder, i)
+    stats = ReadStats()
+    ranged = _Ranged(reader, shard.first, shard.stop) if shard.ranged else None
+    rd = ranged.reader if ranged is not None else copy.copy(reader)
+    if hasattr(rd, "report_extra"):
+        rd.report_extra = {}
+    sink = ParquetSink(files.kept)
+    qsink = QuarantineSink(files.quarantine)
+
+    def on_q(q: Quarantined) -> None:
+        qsink.write(q.to_json())
+
+    try:
+        for batch in read_batches(rd, list(shard.files), shard.source_id, batch_size, stats, on_q, limit=limit):
+            if shard.subset is not None:
+                batch = batch.with_columns(pl.lit(shard.subset, dtype=pl.Utf8).alias("subset"))
+            sink.write(batch)
+    finally:
+        sink.close(empty_like=pl.DataFrame(schema=CONVERSATION))
+        qsink.close()
+    if ranged is not None and not ranged.used:
+        raise AccountingError(f"source {shard.source_id}: reader {type(reader).__name__} does not read records "
+                              "through raw_records(), so its files cannot be read as record ranges")
+    hashes = pl.read_parquet(files.kept, columns=["source", "content_hash"]).group_by(
+        "source", "content_hash", maintain_order=True).len("n")
+    scatter(hashes, hashes.select(hex_bucket("content_hash", n_buckets)).to_series(), n_buckets,
+            folder.work / "hashes", i, folder.work)
+    files.commit()
+    counts = ShardCounts(i, n_in=stats.read, n_out=stats.ingested, quarantined=Counter(stats.by_reason))
+    extra = dict(getattr(rd, "report_extra", {}) or {})
+    counts.more = {"source": shard.source_id, "files": stats.files if shard.first == 0 else 0,
+                   "quarantined": stats.quarantined, "skipped": extra}
+    counts.save(folder)
+    return counts.to_json()
+
+
+def offsets_of_bucket(b: int, folder: StepFolder) -> dict[str, Any]:
+    """For one hash bucket: contents met in several shards of a source, and per shard how many times they
+    were seen in earlier shards; written per shard for :func:`fix_shard`."""
+    rows = gather(folder.work / "hashes", b, {"source": pl.Utf8, "content_hash": pl.Utf8, "n": pl.UInt32})
+    if not rows.height:
+        return {"fixes": 0}
+    multi = rows.filter(pl.len().over("source", "content_hash") > 1).sort("source", "content_hash", "_shard")
+    fixes = multi.with_columns(
+        (pl.col("n").cast(pl.Int64).cum_sum().over("source", "content_hash") - pl.col("n").cast(pl.Int64))
+        .alias("offset")).filter(pl.col("offset") > 0).select("_shard", "source", "content_hash", "offset")
+    for (s,), part in fixes.group_by("_shard", maintain_order=True):
+        final = folder.work / "id_offsets" / f"s{int(s):05d}" / f"b{b:04d}.parquet"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staged = Staged(final, folder.work)
+        part.drop("_shard").write_parquet(staged.tmp)
+        staged.commit()
+    return {"fixes": fixes.height}
+
+
+def shards_to_fix(folder: StepFolder) -> list[int]:
+    root = folder.work / "id_offsets"
+    return sorted(int(d.name[1:]) for d in root.iterdir()) if root.is_dir() else []
+
+
+def fix_shard(i: int, folder: StepFolder) -> dict[str, Any]:
+    """Rewrite shard ``i``'s ids of contents that earlier shards of its source hold too."""
+    offsets = pl.concat([pl.read_parquet(f) for f in sorted((folder.work / "id_offsets" / f"s{i:05d}").glob("*.parquet"))])
+    kept = pl.read_parquet(folder.kept_shard(i))
+    occ = kept.select(pl.int_range(pl.len()).over("source", "content_hash").alias("_occ"))["_occ"]
+    tagged = kept.with_columns(occ).join(offsets, on=["source", "content_hash"], how="left", maintain_order="left")
+    ids = [conversation_id(s, h, o + off) if off is not None else old
+           for old, s, h, o, off in tagged.select("id", "source", "content_hash", "_occ", "offset").iter_rows()]
+    out = kept.with_columns(pl.Series("id", ids, dtype=pl.Utf8))
+    staged = Staged(folder.kept_shard(i), folder.work)
+    out.write_parquet(staged.tmp, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTS)
+    staged.commit()
+    return {"fixed": int(tagged["offset"].is_not_null().sum())}
+
+
+def source_stats_of(parts: list[ShardCounts], readers: list[tuple[str, str | None, Reader]],
+                    formats: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per-source counts (layout SOURCE_STATS) added up over the source's shards."""
+    out: dict[str, dict[str, Any]] = {}
+    for sid, _, _ in readers:
+        mine = [c for c in parts if c.more["source"] == sid]
+        by_reason: Counter[str] = Counter()
+        skipped: Counter[str] = Counter()
+        for c in mine:
+            by_reason.update(c.quarantined)
+            skipped.update({k: v for k, v in c.more.get("skipped", {}).items() if isinstance(v, (int, float))})
+        out[sid] = {"format": formats[sid], "files": sum(c.more["files"] for c in mine),
+                    "read": sum(c.n_in for c in mine), "ingested": sum(c.n_out for c in mine),
+                    "quarantined": sum(c.more["quarantined"] for c in mine), "by_reason": dict(by_reason),
+                    **({"skipped": dict(skipped)} if skipped else {})}
+    return out
+
+
+def write_source_stats(folder: StepFolder, stats: dict[str, dict[str, Any]]) -> None:
+    write_text_atomic(folder.file(SOURCE_STATS), json.dumps(stats, indent=1))
+
