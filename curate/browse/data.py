@@ -369,7 +369,7 @@ def sources_table(report: dict[str, Any], index: pl.DataFrame) -> pl.DataFrame:
     """One row per source: read, ingested and quarantined by its reader, kept after the last step and
     removed with a reason (the run report's ``sources``, as the runner writes it; the index table's counts
     for a run without one), and the number of map clusters its kept records fall in (noise excluded)."""
-    in_cluster = pl.col("cluster").is_not_null() & (pl.col("cluster") >= 0)
+    in_cluster = pl.col("cluster").is_not_null() & (pl.col("cluster") >= 0) & (pl.col("status") == KEPT)
     counts = index.group_by("source").agg(
         (pl.col("status") == KEPT).sum().cast(pl.Int64).alias("kept"),
         (pl.col("status") == REMOVED).sum().cast(pl.Int64).alias("removed"),

@@ -60,7 +60,7 @@ def render(ctx: Ctx) -> None:
             st.caption(
                 f"Measured by `score.diversity` on the records that reached it. `filter.source` drops a "
                 f"{md_text(decisions.get('scope', 'source'))} when {md_text(decisions.get('match', 'all'))} "
-                f"of these hold: {md_code(rule)}; the decision column shows its figures."
+                f"of these hold: {md_code(rule)}. Below the table: what it decided for each, with the figures it used."
             )
         else:
             st.caption("Measured by `score.diversity` on the records that reached it (seeded, fixed-size samples).")

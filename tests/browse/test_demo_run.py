@@ -91,9 +91,12 @@ def test_overview_shows_the_runners_sources_and_diversity_figures(app, demo_runs
     at = app("overview", run=run)
     _ok(at)
     sources = next(d.value for d in at.dataframe if "ingested" in d.value.columns)
+    mapped = pl.read_parquet(RunLayout(run).find(L.MAP)).filter(pl.col("cluster") >= 0)
     for row in sources.to_dict("records"):
         rep = report["sources"][row["source"]]
         assert (row["read"], row["kept"], row["removed"]) == (rep["read"], rep["kept"], sum(rep["removed"].values()))
+        # the clusters its kept records fall in: none for a dropped source, though its records are placed
+        assert row["clusters"] == mapped.filter(pl.col("source") == row["source"])["cluster"].n_unique()
     assert not [c for d in at.dataframe for c in d.value.columns if str(c).startswith("diversity.")]
     table = at.table[0].value
     per_source = report["diversity"]["per_source"]
