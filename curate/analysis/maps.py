@@ -23,6 +23,26 @@ _DETERMINERS = frozenset(
     ["a", "an", "the", "me", "us", "him", "her", "them", "my", "your", "our", "their", "his", "its", "this", "that", "these", "those", "some", "any", "one", "two", "three", "few", "several", "all", "each", "every", "to", "for", "of", "in", "on", "about", "with", "and", "short", "brief", "new"]
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+# Instruction verbs: Alpaca's top root verbs (Taori et al. 2023, fig. "verb-noun") and their common kin. A first
+# word outside this list ("Hi", "I've", "Beginner question: ...") is not an instruction verb: without a
+# parser, a closed list says "no verb" rather than a wrong one.
+_VERB_LIST = (
+    "add adapt analyse analyze answer apply arrange assess build calculate categorize categorise change check "
+    "choose cite classify clean compare compile complete compose compute condense construct continue "
+    "convert correct count create critique debug decide define delete derive describe design detect determine "
+    "develop diagnose discuss draft draw edit elaborate eliminate enumerate estimate evaluate examine explain "
+    "express extract fill find finish fix format formulate generate give guess help highlight identify "
+    "illustrate implement improve include infer insert interpret invent judge justify label list locate make "
+    "map match measure mention modify name note optimize optimise order organize organise outline paraphrase "
+    "pick plan point predict prepare present produce propose provide put rank rate read recommend refactor "
+    "reformat rephrase replace report research respond restate review revise rewrite say score select sort "
+    "specify spell split state suggest summarise summarize support take teach tell test think transform "
+    "translate turn update use verify walk write"
+)
+INSTRUCTION_VERBS = frozenset(_VERB_LIST.split())
+# Politeness before the verb: "Please write...", "Can you explain...", "Could you help me..."
+_LEAD = ("please", "kindly", "can you", "could you", "would you", "will you", "can u", "pls")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_neighbors: int = 15,
@@ -212,16 +232,34 @@ def ctfidf_topics(texts: Sequence[str], labels: np.ndarray, *, top_n: int = 4,
 def verb_object(prompt: str) -> tuple[str, str] | None:
     """The root verb and its object of an imperative instruction, by a light heuristic.
 
-    "Write a short poem about rain" -> ("write", "poem"). Questions ("What is ...") give None.
+    "Write a short poem about rain" -> ("write", "poem"); "Hi! Can you explain recursion?" -> ("explain",
+    "recursion"). The verb must be one of :data:`INSTRUCTION_VERBS`, at the start of one of the first two
+    sentences (after a greeting or "please"/"can you"); questions and statements ("What is ...", "I've been
+    trying ...") give None.
     """
-    words = [w.lower() for w in _WORD.findall(prompt[:200])]
-    if len(words) < 2 or words[0] in _QUESTION_WORDS:
+    for sentence in _SENTENCE.split(prompt[:300].strip())[:2]:
+        text = sentence.strip().lower()
+        for lead in _LEAD:
+            if text.startswith(lead + " "):
+                text = text[len(lead) + 1 :]
+                break
+        words = [w.lower() for w in _WORD.findall(text)]
+        if len(words) < 2 or words[0] not in INSTRUCTION_VERBS:
+            continue
+        for w in words[1:6]:
+            if w not in _DETERMINERS and w not in _QUESTION_WORDS:
+                return words[0], w
         return None
-    verb = words[0]
-    for w in words[1:6]:
-        if w not in _DETERMINERS and w not in _QUESTION_WORDS:
-            return verb, w
     return None
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
 
 
 def verb_table(prompts: Sequence[str], *, top_verbs: int = 20, top_objects: int = 4) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from curate import layout as L
-from curate.analysis.maps import ctfidf_topics, knn_place, verb_object, verb_table
+from curate.analysis.maps import ctfidf_topics, knn_place, shorten, verb_object, verb_table
 from curate.index.vectors import write_embeddings
 from curate.layout import RunLayout
 from curate.schema import make_batch, record_id
@@ -26,8 +26,19 @@ def test_verb_object_heuristic():
     assert verb_object("Write a short poem about rain") == ("write", "poem")
     assert verb_object("Give me three tips for sleeping") == ("give", "tips")
     assert verb_object("What is the capital of France?") is None
+    # statements, greetings and nouns are not verbs; a verb after a greeting or "can you" still counts
+    assert verb_object("I've been trying to fix my git history") is None
+    assert verb_object("Beginner question: how do I rebase?") is None
+    assert verb_object("Hi, quick one.\nCan you explain rebasing to me?") == ("explain", "rebasing")
+    assert verb_object("Please summarize this article") == ("summarize", "article")
     table = verb_table(["Write a poem", "Write an essay", "Write a poem about x", "List three fruits"])
     assert table["rows"][0]["verb"] == "write" and table["rows"][0]["objects"][0] == {"object": "poem", "count": 2}
+
+
+def test_sample_prompts_are_cut_at_a_word():
+    assert shorten("short") == "short"
+    out = shorten("word " * 100, 50)
+    assert len(out) <= 50 and out.endswith("word…")
 
 
 def test_ctfidf_recovers_topic_words():

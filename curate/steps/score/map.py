@@ -25,6 +25,7 @@ from curate.analysis.maps import (
     knn_place_labelled,
     match_clusters,
     same_vectors,
+    shorten,
     umap_layout,
     verb_table,
 )
@@ -330,4 +331,4 @@ def _samples(out: pl.DataFrame, prompts: list[str], cluster: int, seed: int, n: 
     idx = np.flatnonzero(out["cluster"].to_numpy() == cluster)
     if len(idx) > n:
         idx = np.sort(np.random.default_rng(seed + cluster).choice(idx, size=n, replace=False))
-    return [prompts[i][:300] for i in idx]
+    return [shorten(prompts[i]) for i in idx]
