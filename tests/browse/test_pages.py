@@ -397,3 +397,24 @@ def test_hostile_fields_and_text_stay_inert_on_every_page(app, net_run_dir: Path
         assert bad == [], (page, bad)
     shown = _plain("\n".join(seen))
     assert "![subset](http://evil.invalid/subset.png)" in shown and NETWORK_ID in shown  # shown, as text
+
+
+def test_clicking_a_table_row_opens_the_record(app):
+    """A row click (the dataframe's selection state) opens that record below the table; the selectbox
+    beside it still picks others."""
+    at = app("map", **{"curate.selection": [rid(40), rid(41), rid(42)]})
+    assert at.selectbox(key="map.pick").value == rid(40)
+    at.session_state["map.table"] = {"selection": {"rows": [2], "columns": []}}
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="map.pick").value == rid(42)
+    assert "Question 42 about cooking pasta?" in _texts(at)
+    at.selectbox(key="map.pick").set_value(rid(41)).run()  # the same click is not applied again
+    assert at.selectbox(key="map.pick").value == rid(41)
+    at = app("search", **{"curate.embedder": AxisEmbedder()})
+    at.text_input(key="s.query").set_value("python please").run()
+    hits = at.dataframe[0].value
+    at.session_state["s.table"] = {"selection": {"rows": [3], "columns": []}}
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="s.pick").value == hits["id"][3]
