@@ -190,6 +190,11 @@ REPORT_SHAPE = ('{"name", "run_dir", "recipe_hash", "started", "seconds", "dry_r
                 '"totals": {"read", "added", "kept", "removed", "quarantined"}, "diversity"?: DIVERSITY}')
 
 
+def parquet_files(path: Path) -> list[Path]:
+    """The files of a kept table: ``path`` itself, or the shards of a sharded ``kept.parquet/`` folder, in order."""
+    return sorted(path.glob(SHARD_GLOB + ".parquet")) if path.is_dir() else [path]
+
+
 def is_step_folder_name(name: str) -> bool:
     """``NN_<step_id>`` (``00_ingest`` included)."""
     return len(name) > 3 and name[:2].isdigit() and name[2] == "_"
@@ -227,9 +232,7 @@ class StepFolder:
 
     def kept_files(self) -> list[Path]:
         """The Parquet files of the kept rows, in order: ``kept.parquet``, or its shards when it is a folder."""
-        if self.kept.is_dir():
-            return sorted(self.kept.glob(SHARD_GLOB + ".parquet"))
-        return [self.kept]
+        return parquet_files(self.kept)
 
     def kept_shard(self, i: int) -> Path:
         return self.kept / f"{SHARD.format(i)}.parquet"

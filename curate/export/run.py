@@ -234,11 +234,14 @@ def _batches(records: Path | pl.DataFrame, schema: pl.Schema) -> Iterator[pl.Dat
         return
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(records) as pf:
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS):
-            df = pl.from_arrow(batch)
-            assert isinstance(df, pl.DataFrame)
-            yield df if df.schema == schema else df.cast(schema)
+    from curate.layout import parquet_files
+
+    for path in parquet_files(records):  # one file, or the shards of a run made on Ray
+        with pq.ParquetFile(path) as pf:
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+                df = pl.from_arrow(batch)
+                assert isinstance(df, pl.DataFrame)
+                yield df if df.schema == schema else df.cast(schema)
 
 
 def _write_hub_splits(

@@ -229,16 +229,32 @@ def range_pairs(index: Any, queries: np.ndarray, threshold: float, batch_size: i
 
 def kmeans_assign(vectors: np.ndarray, k: int, *, seed: int = 0, niter: int = 20) -> np.ndarray:
     """Cluster label of each row from seeded spherical faiss k-means (trained on at most 256 rows per centroid)."""
-    import faiss
-
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     k = max(1, min(k, x.shape[0]))
     if k == 1:
         return np.zeros(x.shape[0], dtype=np.int64)
+    return nearest_centroid(x, kmeans_centroids(x, k, seed=seed, niter=niter))
+
+
+def kmeans_centroids(vectors: np.ndarray, k: int, *, seed: int = 0, niter: int = 20) -> np.ndarray:
+    """(k, d) centroids of :func:`kmeans_assign`'s k-means (faiss draws its training sample from ``vectors``)."""
+    import faiss
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
     km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, spherical=True, verbose=False,
                       max_points_per_centroid=256, gpu=_gpu_available(faiss))
     km.train(x)
-    _, labels = km.index.search(x, 1)
+    return np.asarray(km.centroids, dtype=np.float32)
+
+
+def nearest_centroid(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Label of each row: its centroid of highest inner product (exact; row by row, so any slice of rows
+    gets the labels it gets in the whole)."""
+    import faiss
+
+    index = faiss.IndexFlatIP(centroids.shape[1])
+    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    _, labels = index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
     return labels[:, 0].astype(np.int64)
 
 

@@ -15,7 +15,6 @@ driver).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -32,18 +31,17 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
+from ray_recipes import BATCH, LOCAL, assert_same_run, demo_recipe, ledger, nodes_used, small_recipe
 
 from curate.errors import ConfigError, MissingResourceError
-from curate.layout import EMBEDDINGS, GROUPS, RunLayout
+from curate.layout import EMBEDDINGS, RunLayout
 from curate.pipeline.ray.cluster import FAULTS_ENV
 from curate.pipeline.runner import Runner, run_pipeline
 from curate.pipeline.spec import build_plan
 from curate.rundir import RunDir
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
-ROOT = Path(__file__).resolve().parents[2]
 DEMO_RECORDS = 600
-BATCH = 64
 
 
 @dataclass
@@ -131,118 +129,8 @@ def demo_raw(tmp_path_factory):
     return raw
 
 
-def _demo_recipe(raw: Path, out: Path, executor: dict[str, Any]) -> dict[str, Any]:
-    rec = yaml.safe_load((ROOT / "pipelines" / "gpt4all.yaml").read_text())
-    paths = {"oig": raw / "oig" / "unified_chip2.jsonl", "stackoverflow": raw / "stackoverflow" / "Posts.xml",
-             "p3": raw / "p3" / "p3.jsonl"}
-    for src in rec["sources"]:
-        src["path"] = str(paths[src["id"]])
-    steps = []
-    for s in rec["steps"]:
-        if s["use"] == "embed.sentence_transformer":
-            s = {"use": "embed.hashing", "params": {"text": s["params"]["text"], "dim": 32}}
-        elif s["use"] == "score.map":
-            continue
-        elif s["use"] == "write.hub_dataset":
-            s = {**s, "params": {**s["params"], "path": str(out)}}
-        steps.append(s)
-    return {**rec, "steps": steps, "executor": executor}
-
-
-def _write_records(path: Path, n: int, source_tag: str = "") -> None:
-    """Alpaca records with planted cases: short, refusal, messy whitespace, HTML (some too large), dups."""
-    lines = []
-    for i in range(n):
-        q = f"{source_tag}Question {i} about topic {i % 37}: how does part {i % 11} work?"
-        a = f"Part {i % 11} works by step {i}. " + "It is simple and it works well. " * (i % 5)
-        k = i % 20
-        if k == 1:
-            q, a = "hi", "yo"
-        elif k == 2:
-            a = "As an AI language model, I cannot answer questions about this topic."
-        elif k == 3:
-            a = f"<p>Part <b>{i % 11}</b> works by <code>step {i}</code>.</p><ul><li>one</li><li>two</li></ul>"
-        elif k == 4 and i % 3 == 0:
-            a = "<div>" + f"<p>paragraph {i} of a page scrape</p>" * 40 + "</div>"  # quarantined
-        elif k == 5:
-            a = f"Part  {i % 11}\r\n\r\n\r\n\r\nworks\u200b by   step {i}.  "
-        elif k == 6 and i % 7 == 0:
-            q, a = "What is a duplicate?", "A record that repeats another one exactly."
-        lines.append(json.dumps({"instruction": q, "input": "", "output": a}))
-    lines.append("{broken json")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _small_recipe(tmp_path: Path, executor: dict[str, Any]) -> dict[str, Any]:
-    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    if not a.exists():
-        _write_records(a, 900)
-        _write_records(b, 150, source_tag="B ")
-    return {
-        "name": "ray_small", "seed": 7,
-        "sources": [{"id": "a", "format": "alpaca", "path": str(a)}, {"id": "b", "format": "alpaca", "path": str(b)}],
-        "steps": [
-            {"use": "clean.normalize"},
-            {"use": "filter.length", "params": {"min_chars": 20}},
-            {"use": "filter.refusal"},
-            {"use": "clean.html_to_markdown", "params": {"max_chars": 600}},
-            {"use": "dedup.exact"},
-            {"use": "dedup.minhash"},
-            {"use": "filter.source", "params": {"drop_sources": ["b"]}},
-        ],
-        "limits": {"max_quarantine_frac": 0.05},
-        "executor": executor,
-    }
-
-
-LOCAL = {"kind": "local", "workers": 1, "batch_size": BATCH}
-
-
 def _ray(cluster: LocalCluster, **kw: Any) -> dict[str, Any]:
     return {"kind": "ray", "address": cluster.address, "batch_size": BATCH, "shard_rows": 100, **kw}
-
-
-# ------------------------------------------------------------------------------------- comparison
-
-
-def _kept_ids(run: Path) -> dict[str, list[str]]:
-    """Kept ids after every step, in file order."""
-    return {f.name: pl.scan_parquet(f.kept).select("id").collect()["id"].to_list()
-            for f in RunLayout(run).step_folders()}
-
-
-def _ledger(run: Path) -> pl.DataFrame:
-    lf = RunDir(run).ledger()
-    return lf.collect() if lf is not None else pl.DataFrame()
-
-
-def _report(run: Path) -> dict[str, Any]:
-    rep = json.loads(RunLayout(run).report.read_text())
-    timing = ("seconds", "per_s")
-    steps = [{**{k: v for k, v in s.items() if k not in ("seconds", "cached")},
-              "extra": {k: v for k, v in s["extra"].items() if not any(t in k for t in timing)}} for s in rep["steps"]]
-    return {"steps": steps, "sources": rep["sources"], "totals": rep["totals"]}
-
-
-def assert_same_run(local: Path, ray_run: Path) -> None:
-    ka, kb = _kept_ids(local), _kept_ids(ray_run)
-    assert list(kb) == list(ka)
-    assert [k for k in ka if ka[k] != kb[k]] == []  # same records kept after every step, in the same order
-    assert _ledger(ray_run).equals(_ledger(local))  # same removals, reasons, duplicate_of and similarity
-    assert RunDir(ray_run).quarantine() == RunDir(local).quarantine()
-    ga, gb = list(RunLayout(local).find_all(GROUPS)), list(RunLayout(ray_run).find_all(GROUPS))
-    assert [g.parent.name for g in gb] == [g.parent.name for g in ga]
-    for a, b in zip(ga, gb, strict=True):
-        assert pl.read_parquet(b).equals(pl.read_parquet(a)), a.parent.name
-    assert _report(ray_run) == _report(local)
-
-
-def _nodes_used(run: Path) -> set[str]:
-    nodes = set()
-    for f in RunLayout(run).step_folders():
-        for c in sorted((f.path / "shards").glob("*.json")):
-            nodes.add(json.loads(c.read_text())["more"].get("node", ""))
-    return nodes - {""}
 
 
 @pytest.fixture
@@ -267,8 +155,8 @@ def rounds(monkeypatch):
 
 @pytest.mark.ray
 def test_demo_recipe_on_two_nodes_equals_local_run(tmp_path, demo_raw, ray_cluster, rounds):
-    plan_l = build_plan(_demo_recipe(demo_raw, tmp_path / "export_local", LOCAL))
-    plan_r = build_plan(_demo_recipe(demo_raw, tmp_path / "export_ray", _ray(ray_cluster, shard_rows=60)))
+    plan_l = build_plan(demo_recipe(demo_raw, tmp_path / "export_local", LOCAL))
+    plan_r = build_plan(demo_recipe(demo_raw, tmp_path / "export_ray", _ray(ray_cluster, shard_rows=60)))
     run_pipeline(plan_l, tmp_path / "local", progress=False)
     res = run_pipeline(plan_r, tmp_path / "ray", progress=False)
     assert ray_cluster.ray.is_initialized()  # the runner joined the session's cluster and left it up
@@ -276,7 +164,7 @@ def test_demo_recipe_on_two_nodes_equals_local_run(tmp_path, demo_raw, ray_clust
     assert_same_run(tmp_path / "local", tmp_path / "ray")
     ray_run = RunLayout(tmp_path / "ray")
     assert ray_run.ingest.kept.is_dir() and len(ray_run.ingest.kept_files()) >= 6  # sharded from the ingest on
-    assert len(_nodes_used(tmp_path / "ray")) == 2  # shards ran on both nodes
+    assert len(nodes_used(tmp_path / "ray")) == 2  # shards ran on both nodes
     names = dict(rounds)
     assert names["ingest_fix_ids"] >= 1  # exact copies in different shards: ids fixed up, still the local ones
     for distributed in ("dedup_exact_groups", "dedup_minhash_verify", "embed_hashing_embed"):
@@ -297,24 +185,24 @@ def test_demo_recipe_on_two_nodes_equals_local_run(tmp_path, demo_raw, ray_clust
 
 @pytest.mark.ray
 def test_killed_workers_are_retried_without_duplicate_rows(tmp_path, ray_cluster, rounds):
-    run_pipeline(build_plan(_small_recipe(tmp_path, LOCAL)), tmp_path / "local", progress=False)
+    run_pipeline(build_plan(small_recipe(tmp_path, LOCAL)), tmp_path / "local", progress=False)
     # a worker dies before reading its shard, one after writing its kept, ledger and counts files
     ray_cluster.faults.write_text("ingest:1\nfilter_length:2:after\ndedup_minhash_verify:0:after\n")
     try:
-        run_pipeline(build_plan(_small_recipe(tmp_path, _ray(ray_cluster))), tmp_path / "ray", progress=False)
+        run_pipeline(build_plan(small_recipe(tmp_path, _ray(ray_cluster))), tmp_path / "ray", progress=False)
         assert ray_cluster.faults.read_text() == ""  # every planned crash happened, and was retried
     finally:
         ray_cluster.faults.unlink(missing_ok=True)
     assert_same_run(tmp_path / "local", tmp_path / "ray")
-    ledger = _ledger(tmp_path / "ray")
-    assert ledger["id"].n_unique() == ledger.height  # no record booked twice
+    removed = ledger(tmp_path / "ray")
+    assert removed["id"].n_unique() == removed.height  # no record booked twice
 
 
 @pytest.mark.ray
 def test_killed_driver_resumes_from_finished_steps(tmp_path, ray_cluster):
-    run_pipeline(build_plan(_small_recipe(tmp_path, LOCAL)), tmp_path / "local", progress=False)
+    run_pipeline(build_plan(small_recipe(tmp_path, LOCAL)), tmp_path / "local", progress=False)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(_small_recipe(tmp_path, _ray(ray_cluster))))
+    recipe.write_text(yaml.safe_dump(small_recipe(tmp_path, _ray(ray_cluster))))
     run_dir = tmp_path / "ray"
     curate = str(Path(sys.executable).with_name("curate"))
     driver = subprocess.Popen([curate, "run", str(recipe), "--run-dir", str(run_dir), "--quiet"],
@@ -326,17 +214,9 @@ def test_killed_driver_resumes_from_finished_steps(tmp_path, ray_cluster):
         driver.kill()  # SIGKILL: no cleanup, as when a driver machine dies
         driver.wait()
     assert third.exists(), driver.stderr.read().decode() if driver.stderr else ""
-    res = run_pipeline(build_plan(_small_recipe(tmp_path, _ray(ray_cluster))), run_dir, progress=False)
+    res = run_pipeline(build_plan(small_recipe(tmp_path, _ray(ray_cluster))), run_dir, progress=False)
     assert res.cached_steps[:4] == ["ingest", "clean_normalize", "filter_length", "filter_refusal"]
     assert_same_run(tmp_path / "local", run_dir)
-
-
-@pytest.mark.ray
-def test_ray_dry_run_equals_local_dry_run(tmp_path, ray_cluster):
-    run_pipeline(build_plan(_small_recipe(tmp_path, LOCAL)), tmp_path / "local", progress=False, dry_run=True)
-    run_pipeline(build_plan(_small_recipe(tmp_path, _ray(ray_cluster))), tmp_path / "ray", progress=False,
-                 dry_run=True)
-    assert_same_run(tmp_path / "local", tmp_path / "ray")
 
 
 @pytest.mark.ray
@@ -347,7 +227,7 @@ def test_cli_switches_executor_and_reuses_steps(tmp_path, ray_cluster, rounds, c
     from curate.cli import main
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(_small_recipe(tmp_path, LOCAL)))
+    recipe.write_text(yaml.safe_dump(small_recipe(tmp_path, LOCAL)))
     run = ["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--quiet"]
     assert main(run) == 0
     assert main([*run, "--ray-address", ray_cluster.address]) == 0
@@ -362,16 +242,16 @@ def test_step_error_inside_a_ray_task_is_raised_as_locally(tmp_path, ray_cluster
     """A config error that every record hits (a missing tokenizer) stops the run with the step's own
     exception type and message, not a Ray wrapper, as the local executor raises it."""
     steps = [{"use": "clean.split_long", "params": {"tokenizer": str(tmp_path / "no-such-tokenizer")}}]
-    rec = dict(_small_recipe(tmp_path, _ray(ray_cluster)), steps=steps)
+    rec = dict(small_recipe(tmp_path, _ray(ray_cluster)), steps=steps)
     with pytest.raises(MissingResourceError, match="no-such-tokenizer") as exc:
-        run_pipeline(build_plan(rec), tmp_path / "run", progress=False)
+        run_pipeline(build_plan(rec), tmp_path / "run", progress=False, limit=60)
     assert type(exc.value) is MissingResourceError
     assert str(exc.value).startswith("clean.split_long: ")
 
 
 def test_missing_ray_fails_at_once_with_install_hint(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    plan = build_plan(_small_recipe(tmp_path, {"kind": "ray"}))
+    plan = build_plan(small_recipe(tmp_path, {"kind": "ray"}))
     with pytest.raises(MissingResourceError, match=r"pip install 'curate\[ray\]'"):
         Runner(plan, tmp_path / "run")
     assert not (tmp_path / "run").exists()  # nothing was read or written
@@ -379,15 +259,15 @@ def test_missing_ray_fails_at_once_with_install_hint(tmp_path, monkeypatch, caps
     from curate.cli import main
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(_small_recipe(tmp_path, LOCAL)))
+    recipe.write_text(yaml.safe_dump(small_recipe(tmp_path, LOCAL)))
     assert main(["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--ray-address", "auto"]) == 2
     assert "pip install 'curate[ray]'" in capsys.readouterr().err
 
 
 def test_ray_address_with_local_executor_is_a_config_error(tmp_path):
-    plan = build_plan(_small_recipe(tmp_path, LOCAL))
+    plan = build_plan(small_recipe(tmp_path, LOCAL))
     with pytest.raises(ConfigError, match="executor.kind=ray"):
         Runner(plan, tmp_path / "run", ray_address="auto")
-    plan = build_plan(_small_recipe(tmp_path, {"kind": "local", "address": "auto"}))
+    plan = build_plan(small_recipe(tmp_path, {"kind": "local", "address": "auto"}))
     with pytest.raises(ConfigError, match="executor.kind=ray"):
         Runner(plan, tmp_path / "run")
