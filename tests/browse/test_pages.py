@@ -215,7 +215,7 @@ def test_hostile_records_render_inert_and_fast(app):
     _ok(at)
     md = _raw(at)
     assert "**3** matching records" in md
-    assert elapsed < 10
+    assert elapsed < 30  # a guard against catastrophic regex work, generous for a loaded machine
     assert [h for m in at.markdown for h in markdown_hazards(str(m.value))] == []
     assert "<script>document.title='pwned'</script>" in _texts(at)  # shown as written (the match highlighted)
     # the 5 MB turn shows one part at a time (plus the highlight of the match at its start)

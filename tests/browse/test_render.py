@@ -152,7 +152,7 @@ def test_huge_text_is_cut_into_parts_quickly():
     assert part_of(text, 10**6) == text[-PART_CHARS:]  # clamped, not an error
     busy = safe_markdown(("`a` [b] <c> $d ```e\n" * 2000)[:PART_CHARS])
     assert markdown_hazards(busy) == []
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 5.0  # a guard against quadratic work, generous for a loaded machine
 
 
 def test_hover_text_is_escaped_and_short():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import pytest
 from steps._fake_llm import FakeLLM, Reply
@@ -67,11 +66,9 @@ def test_request_key_covers_endpoint_model_messages_sampling():
 def test_concurrency_is_bounded_and_used(fake, tmp_path):
     fake.reply = lambda body, n: Reply(text="x", delay_s=0.2)
     with make(fake, tmp_path, llm={"max_concurrency": 3}) as c:
-        t0 = time.perf_counter()
         out = c.complete([[{"role": "user", "content": str(i)}] for i in range(9)], Sampling())
-        took = time.perf_counter() - t0
+    # the server saw three requests in flight at once, never more (no wall-clock assertion: CI is loaded)
     assert all(a.ok for a in out) and fake.max_in_flight == 3
-    assert took < 9 * 0.2 * 0.6
 
 
 def test_identical_requests_in_one_call_are_sent_once(fake, tmp_path):

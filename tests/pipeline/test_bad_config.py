@@ -45,7 +45,7 @@ def test_yaml_alias_bomb_fails_fast(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(BOMB) < 600
     t0 = time.perf_counter()
     assert main(["validate", str(p)]) == 2
-    assert time.perf_counter() - t0 < 2
+    assert time.perf_counter() - t0 < 10  # a hang guard, generous for a loaded CI machine (0.8 s alone)
     assert _err(capsys) == (
         f"error: {p}: the YAML expands to more than 100,000 values (aliases repeat nested anchors: an alias "
         "bomb?); write the values out or use fewer nested aliases\n"
@@ -60,7 +60,7 @@ def test_alias_bomb_in_a_set_value_fails_fast(tmp_path: Path, capsys: pytest.Cap
     nested = "description=" + "[" + ",".join(["&b " + value] + ["*b"] * 1000) + "]"
     t0 = time.perf_counter()
     assert main(["validate", str(p), "--set", nested]) == 2
-    assert time.perf_counter() - t0 < 2
+    assert time.perf_counter() - t0 < 10  # a hang guard, generous for a loaded CI machine (0.8 s alone)
     assert "the YAML expands to more than 100,000 values" in _err(capsys)
 
 
