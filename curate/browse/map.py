@@ -49,6 +49,7 @@ class MapView:
     total: int
     topics: pl.DataFrame  # cluster, topic, x, y, n
     other: int = 0  # points drawn as "other" (groups beyond MAX_GROUPS)
+    color_by: str = "cluster"
     trace_ids: list[np.ndarray] | None = None  # per plotly trace: the id of each point (set by figure())
 
 
@@ -151,7 +152,7 @@ def build_view(
     topics = topic_anchors(df.filter(~pl.col("removed") & (pl.col("cluster") >= 0))).sort(
         "n", descending=True).head(MAX_TOPIC_LABELS)
     return MapView(points=drawn.select("id", "x", "y", "group", "colour", "removed", "preview", "topic"),
-                   density=density, total=df.height, topics=topics, other=other)
+                   density=density, total=df.height, topics=topics, other=other, color_by=color_by)
 
 
 def figure(view: MapView) -> Any:
@@ -179,8 +180,11 @@ def figure(view: MapView) -> Any:
     for group, removed, colour, _, _ in order.iter_rows():
         pts = view.points.filter((pl.col("group") == group) & (pl.col("removed") == removed))
         name = hover_text(str(group), 60) + (" (removed)" if removed and not str(group).startswith("removed") else "")
-        hover = [f"{hover_text(p, HOVER_CHARS)}<br><i>{hover_text(t or '', 60)}</i>"
-                 for p, t in zip(pts["preview"].to_list(), pts["topic"].to_list())]
+        if view.color_by == "cluster":  # the trace name, shown beside the text, is the topic already
+            hover = [hover_text(p, HOVER_CHARS) for p in pts["preview"].to_list()]
+        else:
+            hover = [f"{hover_text(p, HOVER_CHARS)}<br><i>{hover_text(t or '', 60)}</i>"
+                     for p, t in zip(pts["preview"].to_list(), pts["topic"].to_list())]
         fig.add_trace(
             go.Scattergl(
                 x=pts["x"].to_numpy(), y=pts["y"].to_numpy(), mode="markers", name=name,

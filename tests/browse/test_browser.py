@@ -1,17 +1,17 @@
 """The real app in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
 
-Starts ``curate browse RUN_DIR`` (with the settings it passes Streamlit) on a free port, on a run whose
-records carry remote-image payloads (conftest.NETWORK); opens the Map and Browse pages, clicks a label
+Starts ``curate browse RUN_DIR`` (with the settings it passes Streamlit) on a free port. On a run whose
+records carry remote-image payloads (conftest.NETWORK): opens the Map and Browse pages, clicks a label
 button and presses a labelling hotkey, and checks that both labels reached SQLite and that the page
-never requested anything outside 127.0.0.1. With ``CURATE_SCREENSHOTS=1`` it also writes
-docs/screenshots/map.png and browse.png.
+never requested anything outside 127.0.0.1. On the demo run after a label replay (conftest.demo_runs):
+reads the Overview, Duplicates, Map, Label and Browse pages and checks them against the run's files.
+The README's screenshots come from docs/screenshots/take.py, on the real demo run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -168,11 +168,6 @@ def test_map_and_browse_in_chromium(server, tmp_path: Path):
         browser.close()
     for shot in shots:
         assert shot.stat().st_size > 10_000
-    if os.environ.get("CURATE_SCREENSHOTS") == "1":
-        out = ROOT / "docs" / "screenshots"
-        out.mkdir(parents=True, exist_ok=True)
-        for shot in shots:
-            shutil.copy(shot, out / shot.name)
 
 
 # -- the demo run, after a label replay: what the pages show against the run's own files ------------------

@@ -74,10 +74,13 @@ def test_map_draws_every_point_with_topics(app):
     assert {a["text"] for a in fig["layout"]["annotations"]} == {"cooking pasta", "python code", "french capital"}
     hover = [h for t in traces for h in t["hovertext"]]
     assert any(h.startswith("Look: &lt;script&gt;") for h in hover)  # escaped for plotly's HTML labels
-    assert all(h.endswith(("<i>cooking pasta</i>", "<i>python code</i>", "<i>french capital</i>")) for h in hover)
+    assert {t["hovertemplate"] for t in traces} == {"%{hovertext}<extra>%{fullData.name}</extra>"}  # + topic
     at.selectbox(key="map.color").set_value("source").run()
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert {t["name"] for t in fig["data"] if t["type"] == "scattergl"} == {"alpaca", "oig", "sharegpt"}
+    traces = [t for t in fig["data"] if t["type"] == "scattergl"]
+    assert {t["name"] for t in traces} == {"alpaca", "oig", "sharegpt"}
+    hover = [h for t in traces for h in t["hovertext"]]  # coloured by source: the topic is in the hover text
+    assert all(h.endswith(("<i>cooking pasta</i>", "<i>python code</i>", "<i>french capital</i>")) for h in hover)
     at.selectbox(key="map.color").set_value("status").run()
     _ok(at)
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
