@@ -29,6 +29,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
+from curate import layout as L
 from curate.labels import default_labels_path
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; anything else exposes the unauthenticated UI)")
-    parser.add_argument("--labels", help="labels SQLite file (default: runs/<name>/labels.sqlite)")
+    parser.add_argument("--labels", help=f"labels SQLite file (default: runs/<name>/{L.LABELS_DB})")
     parser.add_argument("--no-headless", action="store_true", help="let Streamlit open a browser window")
 
 

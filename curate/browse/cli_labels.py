@@ -1,6 +1,6 @@
 """``curate labels export|show``: the labels store outside the browser.
 
-``TARGET`` is a run directory (its recipe's ``labels.sqlite`` is used), a recipe's run folder
+``TARGET`` is a run directory (its recipe's labels file, :data:`curate.layout.LABELS_DB`, is used), a recipe's run folder
 ``runs/<name>``, or the SQLite file itself.
 """
 

@@ -42,7 +42,7 @@ def render(ctx: Ctx) -> None:
         st.altair_chart(chart, width="stretch")
         st.dataframe(f, hide_index=True)
     else:
-        st.info("report.json has no steps yet (the run is still going, or it was not written by `curate run`).")
+        st.info("The run's report has no steps yet (the run is still going, or it was not written by `curate run`).")
 
     st.subheader("Sources")
     st.dataframe(tables["sources"], hide_index=True, key="o.sources")
@@ -89,7 +89,7 @@ def render(ctx: Ctx) -> None:
 
     st.subheader("Top removal reasons")
     reasons = top_reasons(report)
-    if reasons.height == 0:  # no report.json steps: count the ledger instead
+    if reasons.height == 0:  # a report without steps: count the ledger instead
         reasons = tables["ledger_reasons"]
     if reasons.height:
         st.dataframe(reasons, hide_index=True)
