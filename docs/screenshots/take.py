@@ -52,7 +52,9 @@ def main(run: str) -> None:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
 
             def shot(name: str) -> None:
-                page.wait_for_timeout(2500)
+                page.wait_for_timeout(1000)  # let a rerun start before waiting for its end
+                page.wait_for_selector("[data-test-script-state=notRunning]", timeout=300_000)
+                page.wait_for_timeout(2500)  # plotly and the data grids draw after the script ends
                 page.screenshot(path=str(HERE / name), full_page=False)
                 print(HERE / name)
 
