@@ -4,6 +4,8 @@
     .venv/bin/python bench/ray_scale.py --records 50000 200000
     .venv/bin/python bench/ray_scale.py --address auto        # an existing cluster
     .venv/bin/python bench/ray_scale.py --driver-steps        # add the steps that still run in the driver
+    .venv/bin/python bench/ray_scale.py --light               # one cheap step of each kind (LIGHT_STEPS)
+    .venv/bin/python bench/ray_scale.py --local               # the same recipe on the local executor
 
 The corpus is bench/pipeline.py's generated OIG file (``bench/out/pipeline_oig_<n>.jsonl``) with planted
 duplicates added (``bench/out/ray_scale_oig_<n>.jsonl``): every 25th record again, exactly, and every
@@ -42,6 +44,16 @@ DEDUP_STEPS: list[dict[str, Any]] = [
     {"use": "embed.hashing", "params": {"text": "first_user", "dim": 64}},
 ]
 DRIVER_STEPS: list[dict[str, Any]] = [{"use": "score.diversity"}, {"use": "dedup.semantic"}]
+# --light: one cheap step of each kind (the generated corpus's answers come from a small sentence bank, so
+# MinHash's default banding (Jaccard 0.5) makes ~50 candidate pairs per record; 0.7 keeps the step's cost
+# near a real corpus's)
+LIGHT_STEPS: list[dict[str, Any]] = [
+    {"use": "clean.normalize"},
+    {"use": "filter.length", "params": {"min_chars": 20, "max_chars": 100000}},
+    {"use": "dedup.exact"},
+    {"use": "dedup.minhash", "params": {"lsh_threshold_jaccard": 0.7}},
+    {"use": "embed.hashing", "params": {"text": "first_user", "dim": 64}},
+]
 
 
 def corpus_with_dups(n: int) -> Path:
@@ -73,6 +85,11 @@ def corpus_with_dups(n: int) -> Path:
     return path
 
 
+def tag(args: argparse.Namespace) -> str:
+    """Output file suffix of a variant: _light, _local."""
+    return ("_light" if args.light else "") + ("_local" if args.local else "")
+
+
 def rss_now() -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -91,11 +108,13 @@ def one(n: int, args: argparse.Namespace) -> dict[str, Any]:
     from curate.pipeline.spec import build_plan
 
     path = corpus_with_dups(n)
-    steps = STEPS + DEDUP_STEPS + (DRIVER_STEPS if args.driver_steps else [])
+    steps = (LIGHT_STEPS if args.light else STEPS + DEDUP_STEPS) + (DRIVER_STEPS if args.driver_steps else [])
     recipe = {"name": "bench_ray_scale", "seed": 13, "sources": [{"id": "oig", "format": "oig", "path": str(path)}],
               "steps": steps, "limits": {"max_quarantine_frac": 0.01},
               "executor": {"kind": "ray", "shard_rows": args.shard_rows, "batch_size": args.batch_size,
                            **({"address": args.address} if args.address else {})}}
+    if args.local:  # the baseline: this process does all the work (a process pool for per-record steps)
+        recipe["executor"] = {"kind": "local", "workers": args.cpus, "batch_size": args.batch_size}
     peak_tree = [0]
     stop = threading.Event()
 
@@ -104,7 +123,9 @@ def one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             peak_tree[0] = max(peak_tree[0], _tree_rss(os.getpid()))
 
     t0 = time.perf_counter()
-    if args.address:
+    if args.local:
+        pass
+    elif args.address:
         ray.init(address=args.address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     else:
         tmp = tempfile.mkdtemp(prefix="rscale-", dir="/tmp")
@@ -113,24 +134,33 @@ def one(n: int, args: argparse.Namespace) -> dict[str, Any]:
     init_s = time.perf_counter() - t0
     rss_before = rss_now()
     after: list[tuple[str, int]] = []
+    progress = OUT / f"ray_scale_{n}{tag(args)}.progress.jsonl"
+    progress.unlink(missing_ok=True)
+
+    def step_done(line: str) -> None:  # the run line of each step, with the driver's RSS then (kept if killed)
+        after.append((line.split()[0], rss_now()))
+        with progress.open("a") as fh:
+            fh.write(json.dumps({"line": line, "driver_rss_mb": round(after[-1][1] / 2**20),
+                                 "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                                 "t": round(time.perf_counter() - t0, 1)}) + "\n")
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    run_dir = OUT / f"ray_scale_run_{n}"
+    run_dir = OUT / f"ray_scale_run_{n}{'_local' if args.local else ''}"
     import shutil
 
     shutil.rmtree(run_dir, ignore_errors=True)
     t0 = time.perf_counter()
     try:
         res = run_pipeline(build_plan(recipe, origin="bench/ray_scale.py"), run_dir, force=True, progress=False,
-                           log=lambda line: after.append((line.split()[0], rss_now())))
+                           log=step_done)
     finally:
         stop.set()
         sampler.join()
-        cpus = int(ray.cluster_resources().get("CPU", 0))
-        nodes = sum(1 for x in ray.nodes() if x["Alive"])
+        cpus = int(ray.cluster_resources().get("CPU", 0)) if ray.is_initialized() else args.cpus
+        nodes = sum(1 for x in ray.nodes() if x["Alive"]) if ray.is_initialized() else 1
         ray.shutdown()
     wall = time.perf_counter() - t0
-    shards = len(list((run_dir / "00_ingest" / "kept.parquet").glob("part-*.parquet")))
+    shards = len(list((run_dir / "00_ingest" / "kept.parquet").glob("part-*.parquet"))) or 1
     return {
         "records": n, "nodes": nodes, "cpus": cpus, "shards": shards, "ray_init_s": round(init_s, 1),
         "wall_s": round(wall, 1), "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -150,6 +180,8 @@ def main() -> None:
     ap.add_argument("--shard-rows", type=int, default=100_000)
     ap.add_argument("--batch-size", type=int, default=20_000)
     ap.add_argument("--driver-steps", action="store_true", help="add score.diversity and dedup.semantic")
+    ap.add_argument("--light", action="store_true", help="one cheap step of each kind (LIGHT_STEPS)")
+    ap.add_argument("--local", action="store_true", help="run on the local executor (the baseline)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child: one size, JSON on stdout
     args = ap.parse_args()
     if args.one is not None:
@@ -162,7 +194,8 @@ def main() -> None:
         child = [sys.executable, __file__, "--one", str(n), "--cpus", str(args.cpus), "--shard-rows",
                  str(args.shard_rows), "--batch-size", str(args.batch_size), "--object-store-mb",
                  str(args.object_store_mb)] + (["--address", args.address] if args.address else []) + (
-                     ["--driver-steps"] if args.driver_steps else [])
+                     ["--driver-steps"] if args.driver_steps else []) + (["--light"] if args.light else []) + (
+                     ["--local"] if args.local else [])
         out = subprocess.run(child, capture_output=True, text=True, check=False)
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
@@ -170,7 +203,7 @@ def main() -> None:
             raise SystemExit(f"{n:,} records: the child failed (exit {out.returncode})")
         res = json.loads(line[len("RESULT "):])
         results.append(res)
-        (OUT / f"ray_scale_{n}.json").write_text(json.dumps(res, indent=1))
+        (OUT / f"ray_scale_{n}{tag(args)}.json").write_text(json.dumps(res, indent=1))
         print(f"\n{n:,} records on {res['nodes']} node(s), {res['cpus']} CPUs, {res['shards']} shards: wall "
               f"{res['wall_s']}s (+ ray.init {res['ray_init_s']}s), driver peak RSS {res['driver_peak_rss_mb']} MB "
               f"(before the run {res['driver_rss_before_run_mb']} MB), process tree peak {res['tree_peak_rss_mb']} MB, "

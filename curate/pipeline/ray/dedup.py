@@ -83,6 +83,31 @@ def resolve_members(members: pl.DataFrame, similarity: Similarity, *, reason: st
     return GlobalResult(decisions=decisions), members.select("id", "_shard")
 
 
+def similarity_in_tasks(ex: RayExecutor, name: str, pair_similarity: Similarity, work: Path,
+                        chunk: int = 100_000) -> Similarity:
+    """``resolve_groups``'s similarity callback, run as tasks over chunks of (member, survivor) pairs, so
+    the driver holds two row numbers and a float per group member, not the members' shingles or vectors."""
+
+    def compute(m: np.ndarray, s: np.ndarray) -> np.ndarray:
+        ref = ex.ray.put((np.asarray(m, np.int64), np.asarray(s, np.int64)))
+        root = work / name
+        ray = ex.ray
+
+        def one(c: int) -> dict[str, Any]:
+            mm, ss = ray.get(ref)
+            lo, hi = c * chunk, min(len(mm), (c + 1) * chunk)
+            _save_npy(np.asarray(pair_similarity(mm[lo:hi], ss[lo:hi]), dtype=np.float64),
+                      root / f"c{c:05d}.npy", work)
+            return {}
+
+        n_chunks = -(-len(m) // chunk)
+        ex.run(name, one, range(n_chunks))
+        parts = [np.load(root / f"c{c:05d}.npy") for c in range(n_chunks)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float64)
+
+    return compute
+
+
 def _read_all(folder: Path, schema: Mapping[str, Any]) -> pl.DataFrame:
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame(schema=schema)
@@ -283,4 +308,5 @@ def run_minhash(step: GlobalStep, shards: list[InputShard], folder: StepFolder, 
     def jaccard_to_survivor(m: np.ndarray, s: np.ndarray) -> np.ndarray:
         return pair_jaccard(root / "sh", offs, m, s)[0]
 
-    return resolve_members(rows, jaccard_to_survivor, reason="near_dup", step=step, ctx=ctx)
+    similarity = similarity_in_tasks(ex, f"{step.id}_similarity", jaccard_to_survivor, work)
+    return resolve_members(rows, similarity, reason="near_dup", step=step, ctx=ctx)

@@ -113,7 +113,8 @@ def run_embed(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ct
     assert isinstance(step, Embedder)
     p = step.params
     n_shards = len(shards)
-    gpus = ex.cluster.gpus()
+    # a model that can use a GPU (a `device` parameter that is not pinned to the CPU) gets one GPU per actor
+    gpus = ex.cluster.gpus() if getattr(p, "device", "cpu") in ("auto", "cuda") else 0
     actors = gpus if gpus else ex.cluster.cpus()
     buckets = max(1, min(_PREFIXES, max(n_shards, 2 * actors)))
     root, work = folder.work / "embed", folder.work

@@ -30,7 +30,15 @@ import polars as pl
 from curate import layout as L
 from curate.errors import ConfigError
 from curate.index import vectors as vx
-from curate.pipeline.ray.dedup import _read_all, _save_npy, _write, resolve_members, row_offsets, shard_rows
+from curate.pipeline.ray.dedup import (
+    _read_all,
+    _save_npy,
+    _write,
+    resolve_members,
+    row_offsets,
+    shard_rows,
+    similarity_in_tasks,
+)
 from curate.pipeline.ray.shards import InputShard
 from curate.pipeline.ray.shuffle import gather, scatter
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
@@ -137,7 +145,6 @@ def run_semantic(step: GlobalStep, shards: list[InputShard], folder: StepFolder,
     found = ex.run(f"{step.id}_pairs", pairs, range(groups))
     step.report_extra["pairs"] = float(sum(f["pairs"] for f in found))
     order_rows = np.load(root / "order_rows.npy", mmap_mode="r")  # sorted rows; only the grouped ones are read
-    order_vecs = np.load(root / "order_vecs.npy", mmap_mode="r")
     pr = _read_all(root / "pairs", _PAIRS)
     ri, rj = order_rows[pr["i"].to_numpy()], order_rows[pr["j"].to_numpy()]
     nodes = np.unique(np.concatenate([ri, rj]))
@@ -157,11 +164,13 @@ def run_semantic(step: GlobalStep, shards: list[InputShard], folder: StepFolder,
     ex.run(f"{step.id}_members", members, owners)
     grouped = _read_all(root / "members", {**_ROWS, "_shard": pl.Int64})
     grouped = grouped.join(pl.DataFrame({"_row": nodes, "_label": labels}), on="_row", how="inner")
-    _, matrix = vx.load_embeddings(emb_folder)
-
     def cosine(m: np.ndarray, s: np.ndarray) -> np.ndarray:
-        a = np.asarray(matrix[np.asarray(order_vecs[np.searchsorted(order_rows, m)])], dtype=np.float32)
-        b = np.asarray(matrix[np.asarray(order_vecs[np.searchsorted(order_rows, s)])], dtype=np.float32)
+        rows_k = np.load(root / "order_rows.npy", mmap_mode="r")
+        vecs_k = np.load(root / "order_vecs.npy", mmap_mode="r")
+        _, matrix = vx.load_embeddings(emb_folder)
+        a = np.asarray(matrix[np.asarray(vecs_k[np.searchsorted(rows_k, m)])], dtype=np.float32)
+        b = np.asarray(matrix[np.asarray(vecs_k[np.searchsorted(rows_k, s)])], dtype=np.float32)
         return np.asarray(np.einsum("ij,ij->i", a, b))
 
-    return resolve_members(grouped, cosine, reason="semantic_dup", step=step, ctx=ctx)
+    similarity = similarity_in_tasks(ex, f"{step.id}_similarity", cosine, work)
+    return resolve_members(grouped, similarity, reason="semantic_dup", step=step, ctx=ctx)
