@@ -71,13 +71,16 @@ Distributed = Callable[[GlobalStep, list[InputShard], StepFolder, StepContext, "
 def distributed_of(step: Step) -> Distributed | None:
     """The distributed implementation of a global step, or None (it then runs in the driver)."""
     from curate.pipeline.ray.dedup import run_exact, run_minhash
+    from curate.pipeline.ray.diversity import run_diversity
     from curate.pipeline.ray.embed import run_embed
+    from curate.pipeline.ray.maps import run_map
     from curate.pipeline.ray.semantic import run_semantic
     from curate.steps.embed.base import Embedder
 
     if isinstance(step, Embedder):
         return run_embed
-    return {"dedup.exact": run_exact, "dedup.minhash": run_minhash, "dedup.semantic": run_semantic}.get(step.key)
+    return {"dedup.exact": run_exact, "dedup.minhash": run_minhash, "dedup.semantic": run_semantic,
+            "score.diversity": run_diversity, "score.map": run_map}.get(step.key)
 
 
 def n_buckets(n_shards: int) -> int:

@@ -4,24 +4,46 @@ Each shard task does for its own rows what :func:`curate.pipeline.global_step.ru
 whole set: the kept rows are the shard minus the removed and quarantined ids (order kept) with the
 score columns joined on, the ledger rows are the removed records with their reasons, the quarantine
 entries name each failed record. Results that a distributed step computed per shard arrive per shard
-(:class:`ByShard`); a driver step's result is sent whole to every shard (one copy per node).
+(:class:`ByShard`); a driver step's result is sent whole to every shard (one copy per node). A
+distributed scorer that gives every record a score writes them per shard instead
+(:func:`write_shard_scores`), so the driver never holds a column as long as the set.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
 
+from curate.errors import AccountingError
 from curate.layout import StepFolder
 from curate.pipeline.batches import error_type, ledger_frame, quarantine_entry
 from curate.pipeline.books import PARQUET_OPTS, ROW_GROUP_ROWS, QuarantineSink
 from curate.pipeline.cache import link_or_copy
 from curate.pipeline.global_step import Settled
-from curate.pipeline.ray.shards import InputShard, ShardCounts, ShardFiles
+from curate.pipeline.ray.shards import InputShard, ShardCounts, ShardFiles, Staged
+from curate.schema import COLUMNS
+
+
+def shard_scores_path(folder: StepFolder, i: int) -> Path:
+    """Where a distributed scorer leaves shard ``i``'s score columns (``id`` + ``<step_id>.<metric>``)."""
+    return folder.shard_scores(i)
+
+
+def write_shard_scores(df: pl.DataFrame, folder: StepFolder, i: int) -> None:
+    """Write shard ``i``'s scores atomically (a retried task replaces its earlier attempt's file)."""
+    final = shard_scores_path(folder, i)
+    clash = [c for c in df.columns if c != "id" and c in COLUMNS]
+    if clash:
+        raise AccountingError(f"step {folder.step_id} tried to overwrite schema columns {clash}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staged = Staged(final, folder.work)
+    df.write_parquet(staged.tmp)
+    staged.commit()
 
 
 @dataclass
@@ -67,6 +89,8 @@ def book_shard(i: int, shard: InputShard, folder: StepFolder, step_id: str, part
     counts = ShardCounts(i)
     counts.n_in = shard.num_rows()
     counts.more["decided_here"] = 0
+    if part.scores is None and shard_scores_path(folder, i).exists():  # written per shard by the step's tasks
+        part = replace(part, scores=pl.read_parquet(shard_scores_path(folder, i)))
     has_scores = part.scores is not None and part.scores.width > 1 and part.scores.height > 0
     if not part.decisions.height and not part.quarantined.height and not has_scores:
         if shard.row_groups is None:

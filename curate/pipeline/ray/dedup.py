@@ -40,8 +40,9 @@ import polars as pl
 from curate.index import minhash as mh
 from curate.index.minhash_parts import band_keys, bucket_pairs, key_bucket
 from curate.index.vectors import components
-from curate.pipeline.ray.shards import InputShard, Staged
+from curate.pipeline.ray.shards import InputShard
 from curate.pipeline.ray.shuffle import gather, scatter
+from curate.pipeline.ray.vectors import row_offsets, save_npy, save_parquet
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
 from curate.steps.dedup.exact import normalized
 from curate.steps.dedup.keep import load_rows, resolve_groups, write_groups
@@ -52,15 +53,6 @@ if TYPE_CHECKING:
     from curate.pipeline.ray_executor import RayExecutor
 
 Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def row_offsets(shards: list[InputShard]) -> list[int]:
-    """Global number of each shard's first row (input order)."""
-    out, total = [], 0
-    for s in shards:
-        out.append(total)
-        total += s.num_rows()
-    return [*out, total]
 
 
 def shard_rows(step: GlobalStep, shard: InputShard, offset: int, *extra: pl.Expr) -> pl.DataFrame:
@@ -148,22 +140,13 @@ def run_exact(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ct
     return resolve_members(members, lambda m, s: np.ones(len(m)), reason="exact_dup", step=step, ctx=ctx)
 
 
-def _write(df: pl.DataFrame, final: Path, work: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = Staged(final, work)
-    df.write_parquet(staged.tmp)
-    staged.commit()
+_write = save_parquet
 
 
 # ---------------------------------------------------------------------------------------- minhash
 
 
-def _save_npy(arr: np.ndarray, final: Path, work: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = Staged(final, work)
-    with staged.tmp.open("wb") as fh:
-        np.save(fh, arr)
-    staged.commit()
+_save_npy = save_npy
 
 
 def save_shingles(sh: mh.Shingles, root: Path, shard: int, work: Path) -> None:

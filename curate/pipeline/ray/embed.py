@@ -38,8 +38,9 @@ import polars as pl
 from curate import layout as L
 from curate.index import vectors as vx
 from curate.pipeline.batches import importable, worker_spec
-from curate.pipeline.ray.shards import InputShard, Staged
+from curate.pipeline.ray.shards import InputShard
 from curate.pipeline.ray.shuffle import gather, scatter
+from curate.pipeline.ray.vectors import save_npy, save_parquet
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
 from curate.steps.embed.base import Embedder
 from curate.steps.embed.cache import cache_dir, text_key
@@ -241,16 +242,7 @@ def run_embed(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ct
     return GlobalResult(quarantined=quarantined), failed.select("id", "_shard")
 
 
-def _write(df: pl.DataFrame, final: Path, work: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = Staged(final, work)
-    df.write_parquet(staged.tmp)
-    staged.commit()
+_write = save_parquet
 
 
-def _save_npy(arr: np.ndarray, final: Path, work: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = Staged(final, work)
-    with staged.tmp.open("wb") as fh:
-        np.save(fh, arr)
-    staged.commit()
+_save_npy = save_npy
