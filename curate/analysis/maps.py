@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -45,6 +45,21 @@ _LEAD = ("please", "kindly", "can you", "could you", "would you", "will you", "c
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
+def umap_reducer(n: int, *, seed: int, n_neighbors: int = 15, min_dist: float = 0.1) -> Any:
+    """The seeded 2-D UMAP of :func:`umap_layout` for ``n`` points (one thread, so it is deterministic)."""
+    import umap
+
+    return umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist,
+                     metric="cosine", random_state=seed, low_memory=True, n_jobs=1)
+
+
+def umap_fit_rows(n: int, *, seed: int, fit_sample: int) -> np.ndarray | None:
+    """The rows UMAP is fitted on when there are more than ``fit_sample`` (sorted), else None (all of them)."""
+    if n <= fit_sample:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=fit_sample, replace=False))
+
+
 def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_neighbors: int = 15,
                 min_dist: float = 0.1, rest: Literal["knn", "transform"] = "knn",
                 rest_neighbors: int = 5, timings: dict[str, float] | None = None) -> np.ndarray:
@@ -54,19 +69,16 @@ def umap_layout(vectors: np.ndarray, *, seed: int, fit_sample: int = 50_000, n_n
     ``rest_neighbors`` nearest fitted rows (FAISS inner product, so rows should be unit-norm);
     ``rest="transform"`` uses umap's own ``transform`` in chunks of 100K (its own neighbour search and
     optimisation epochs; slower, see bench/analysis.py). ``timings``, when given, receives
-    ``seconds_fit`` and ``seconds_rest``.
+    ``seconds_fit`` and ``seconds_rest``. The Ray executor runs the same parts: the fit in one task,
+    the placement per shard (curate.pipeline.ray.maps).
     """
-    import umap
-
     n = len(vectors)
     if n < 4:
         return np.zeros((n, 2), dtype=np.float32)
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist,
-                        metric="cosine", random_state=seed, low_memory=True, n_jobs=1)  # seeded = one thread
-    if n <= fit_sample:
+    reducer = umap_reducer(n, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist)
+    idx = umap_fit_rows(n, seed=seed, fit_sample=fit_sample)
+    if idx is None:
         return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(n, size=fit_sample, replace=False))
     fitted = np.ascontiguousarray(vectors[idx], dtype=np.float32)
     t0 = time.perf_counter()
     reducer.fit(fitted)
@@ -194,10 +206,15 @@ def hdbscan_labels(xy: np.ndarray, *, min_cluster_size: int = 50, seed: int = 0)
 def ctfidf_topics(texts: Sequence[str], labels: np.ndarray, *, top_n: int = 4,
                   max_docs_per_cluster: int = 2_000, seed: int = 0) -> dict[int, list[str]]:
     """Top c-TF-IDF words per cluster label (label -1, noise, gets no topic)."""
-    from sklearn.feature_extraction.text import CountVectorizer
+    rows = ctfidf_rows(labels, max_docs_per_cluster=max_docs_per_cluster, seed=seed)
+    return ctfidf_words({k: [texts[i] for i in idx.tolist()] for k, idx in rows.items()}, top_n=top_n)
 
+
+def ctfidf_rows(labels: np.ndarray, *, max_docs_per_cluster: int = 2_000, seed: int = 0) -> dict[int, np.ndarray]:
+    """The rows :func:`ctfidf_topics` reads per cluster label: all of a cluster's, or a seeded sample of
+    ``max_docs_per_cluster`` (noise, -1, none)."""
     rng = np.random.default_rng(seed)
-    docs: dict[int, list[str]] = {}
+    rows: dict[int, np.ndarray] = {}
     labels = np.asarray(labels)
     order = np.argsort(labels, kind="stable")
     cuts = np.flatnonzero(np.diff(labels[order])) + 1
@@ -206,7 +223,14 @@ def ctfidf_topics(texts: Sequence[str], labels: np.ndarray, *, top_n: int = 4,
             continue
         if len(idx) > max_docs_per_cluster:
             idx = rng.choice(idx, size=max_docs_per_cluster, replace=False)
-        docs[int(labels[idx[0]])] = [texts[i] for i in idx.tolist()]
+        rows[int(labels[idx[0]])] = idx
+    return rows
+
+
+def ctfidf_words(docs: dict[int, list[str]], *, top_n: int = 4) -> dict[int, list[str]]:
+    """Top c-TF-IDF words of each cluster's documents."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
     if not docs:
         return {}
     keys = sorted(docs)
@@ -262,15 +286,27 @@ def shorten(text: str, limit: int = 300) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
 
 
+def verb_pairs(prompts: Iterable[str]) -> Counter[tuple[str, str]]:
+    """(verb, object) counts of ``prompts``, in order of first appearance (what :func:`verb_table` ranks)."""
+    return Counter(vo for vo in map(verb_object, prompts) if vo is not None)
+
+
 def verb_table(prompts: Sequence[str], *, top_verbs: int = 20, top_objects: int = 4) -> dict[str, Any]:
     """Alpaca-style table: the most common root verbs and, for each, its most common objects."""
-    pairs = [vo for vo in map(verb_object, prompts) if vo is not None]
-    verbs = Counter(v for v, _ in pairs)
+    return verb_table_of(verb_pairs(prompts), len(prompts), top_verbs=top_verbs, top_objects=top_objects)
+
+
+def verb_table_of(pairs: Mapping[tuple[str, str], int], n_prompts: int, *, top_verbs: int = 20,
+                  top_objects: int = 4) -> dict[str, Any]:
+    """:func:`verb_table` from (verb, object) counts in order of first appearance (counts of several
+    parts added up in part order give the table of the whole)."""
+    verbs: Counter[str] = Counter()
     objs: dict[str, Counter[str]] = defaultdict(Counter)
-    for v, o in pairs:
-        objs[v][o] += 1
+    for (v, o), n in pairs.items():
+        verbs[v] += n
+        objs[v][o] += n
     rows = [
         {"verb": v, "count": n, "objects": [{"object": o, "count": c} for o, c in objs[v].most_common(top_objects)]}
         for v, n in verbs.most_common(top_verbs)
     ]
-    return {"prompts": len(prompts), "with_verb": len(pairs), "distinct_verbs": len(verbs), "rows": rows}
+    return {"prompts": n_prompts, "with_verb": sum(pairs.values()), "distinct_verbs": len(verbs), "rows": rows}

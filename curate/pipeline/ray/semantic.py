@@ -35,12 +35,12 @@ from curate.pipeline.ray.dedup import (
     _save_npy,
     _write,
     resolve_members,
-    row_offsets,
     shard_rows,
     similarity_in_tasks,
 )
 from curate.pipeline.ray.shards import InputShard
 from curate.pipeline.ray.shuffle import gather, scatter
+from curate.pipeline.ray.vectors import row_offsets
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
 
 if TYPE_CHECKING:
