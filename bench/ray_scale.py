@@ -3,16 +3,17 @@
     .venv/bin/python bench/ray_scale.py                       # 200,000 and 1,000,000 records
     .venv/bin/python bench/ray_scale.py --records 50000 200000
     .venv/bin/python bench/ray_scale.py --address auto        # an existing cluster
-    .venv/bin/python bench/ray_scale.py --driver-steps        # add the steps that still run in the driver
-    .venv/bin/python bench/ray_scale.py --light               # one cheap step of each kind (LIGHT_STEPS)
+    .venv/bin/python bench/ray_scale.py --scorers             # add score.diversity, dedup.semantic, score.map
+    .venv/bin/python bench/ray_scale.py --light --scorers     # one cheap step of each kind, and the scorers
     .venv/bin/python bench/ray_scale.py --local               # the same recipe on the local executor
 
 The corpus is bench/pipeline.py's generated OIG file (``bench/out/pipeline_oig_<n>.jsonl``) with planted
 duplicates added (``bench/out/ray_scale_oig_<n>.jsonl``): every 25th record again, exactly, and every
 25th record (offset 12) again with one word changed. The recipe: the cleaning steps of bench/pipeline.py,
 then dedup.exact, dedup.minhash and embed.hashing (a model-free embedder: the bench measures the
-pipeline, not a model; docs/scale.md prices the model from FACTS.md). ``--driver-steps`` adds
-score.diversity and dedup.semantic, which run in the driver on Ray and hold every embedding there.
+pipeline, not a model; docs/scale.md prices the model from FACTS.md). ``--scorers`` adds
+score.diversity, dedup.semantic and score.map (distributed too: k-means and the UMAP fit sample in one
+task each, everything per record in per-shard tasks).
 
 Each size runs in its own child process, which is the run's driver: its peak RSS is
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at the end (Ray's own processes are other processes),
@@ -43,7 +44,7 @@ DEDUP_STEPS: list[dict[str, Any]] = [
     {"use": "dedup.minhash"},
     {"use": "embed.hashing", "params": {"text": "first_user", "dim": 64}},
 ]
-DRIVER_STEPS: list[dict[str, Any]] = [{"use": "score.diversity"}, {"use": "dedup.semantic"}]
+SCORER_STEPS: list[dict[str, Any]] = [{"use": "score.diversity"}, {"use": "dedup.semantic"}, {"use": "score.map"}]
 # --light: one cheap step of each kind (the generated corpus's answers come from a small sentence bank, so
 # MinHash's default banding (Jaccard 0.5) makes ~50 candidate pairs per record; 0.7 keeps the step's cost
 # near a real corpus's)
@@ -87,7 +88,7 @@ def corpus_with_dups(n: int) -> Path:
 
 def tag(args: argparse.Namespace) -> str:
     """Output file suffix of a variant: _light, _local."""
-    return ("_light" if args.light else "") + ("_local" if args.local else "")
+    return ("_light" if args.light else "") + ("_scorers" if args.scorers else "") + ("_local" if args.local else "")
 
 
 def rss_now() -> int:
@@ -108,7 +109,7 @@ def one(n: int, args: argparse.Namespace) -> dict[str, Any]:
     from curate.pipeline.spec import build_plan
 
     path = corpus_with_dups(n)
-    steps = (LIGHT_STEPS if args.light else STEPS + DEDUP_STEPS) + (DRIVER_STEPS if args.driver_steps else [])
+    steps = (LIGHT_STEPS if args.light else STEPS + DEDUP_STEPS) + (SCORER_STEPS if args.scorers else [])
     recipe = {"name": "bench_ray_scale", "seed": 13, "sources": [{"id": "oig", "format": "oig", "path": str(path)}],
               "steps": steps, "limits": {"max_quarantine_frac": 0.01},
               "executor": {"kind": "ray", "shard_rows": args.shard_rows, "batch_size": args.batch_size,
@@ -179,7 +180,7 @@ def main() -> None:
     ap.add_argument("--object-store-mb", type=int, default=1000, help="object store of the local cluster")
     ap.add_argument("--shard-rows", type=int, default=100_000)
     ap.add_argument("--batch-size", type=int, default=20_000)
-    ap.add_argument("--driver-steps", action="store_true", help="add score.diversity and dedup.semantic")
+    ap.add_argument("--scorers", action="store_true", help="add score.diversity, dedup.semantic and score.map")
     ap.add_argument("--light", action="store_true", help="one cheap step of each kind (LIGHT_STEPS)")
     ap.add_argument("--local", action="store_true", help="run on the local executor (the baseline)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child: one size, JSON on stdout
@@ -194,7 +195,7 @@ def main() -> None:
         child = [sys.executable, __file__, "--one", str(n), "--cpus", str(args.cpus), "--shard-rows",
                  str(args.shard_rows), "--batch-size", str(args.batch_size), "--object-store-mb",
                  str(args.object_store_mb)] + (["--address", args.address] if args.address else []) + (
-                     ["--driver-steps"] if args.driver_steps else []) + (["--light"] if args.light else []) + (
+                     ["--scorers"] if args.scorers else []) + (["--light"] if args.light else []) + (
                      ["--local"] if args.local else [])
         out = subprocess.run(child, capture_output=True, text=True, check=False)
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
