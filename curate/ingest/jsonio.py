@@ -17,6 +17,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]  # the C string scanner json itself uses
 from typing import Any
 
@@ -137,6 +138,27 @@ def iter_json_records(
     yield from _iter_stream(path, records_key, max_depth)
 
 
+@dataclass
+class LineWindow:
+    """The lines of a JSONL file from byte ``start`` (after ``first_line`` lines) to byte ``stop`` (None: the
+    end), which the Ray ingest reads as one shard; ``used`` is set when the JSONL reader honoured it."""
+
+    start: int
+    first_line: int
+    stop: int | None
+    used: bool = False
+
+
+# The window the next JSONL file opened in this process reads (set and cleared by the Ray ingest around
+# the first record it asks a reader for; a task reads one shard at a time).
+_window: LineWindow | None = None
+
+
+def set_line_window(window: LineWindow | None) -> None:
+    global _window
+    _window = window
+
+
 def _first_line_is_record(body: bytes) -> bool:
     """JSONL when the first line is one whole object, or a whole line that only a bad value spoils
     (NaN, a bad byte, a lone surrogate): that line is then one quarantined record, like any other line."""
@@ -149,9 +171,16 @@ def _first_line_is_record(body: bytes) -> bool:
 
 
 def _iter_jsonl(path: str, max_depth: int) -> Iterator[RawRecord]:
+    window = _window
     with open_binary(path) as fh:
         lineno = 0
+        if window is not None:  # one shard of the file: seek to its first line, stop at its last
+            window.used = True
+            fh.seek(window.start)
+            lineno = window.first_line
         while True:
+            if window is not None and window.stop is not None and fh.tell() >= window.stop:
+                return
             raw = fh.readline(MAX_RECORD_CHARS + 1)
             if not raw:
                 break

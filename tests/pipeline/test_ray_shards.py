@@ -160,7 +160,8 @@ def test_sharded_ingest_gives_the_local_ids_and_quarantine(tmp_path):
     folder.run.quarantine_dir.mkdir()
     readers = [(src.id, src.subset, reader) for src, reader in plan.readers]
     shards = ring.plan_shards(readers, inputs, 20, None)  # type: ignore[arg-type]
-    assert len(shards) >= 10 and shards[1].first == shards[0].stop and shards[-1].stop is None
+    assert len(shards) >= 10 and shards[1].start == shards[0].stop and shards[-1].stop is None
+    assert [s.first for s in shards[:3]] == [0, 20, 40]  # lines before each shard: provenance counts from the top
     for i, sh in enumerate(shards):
         ring.read_shard(i, sh, readers[sh.source][2], folder, batch_size=16, limit=None, n_buckets=3)
     for b in range(3):

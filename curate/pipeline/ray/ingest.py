@@ -2,11 +2,13 @@
 
 Shards, in the local ingest's reading order (source, file, record): one per file, and a plain JSONL
 file (``.jsonl`` / ``.ndjson``) read by a record reader is cut into record ranges of about
-``shard_rows`` raw records (its line count, counted in the driver without parsing, sets the cuts; the
-last range is open, so the count only balances the shards). A task reads its range with the source's
-own reader (``itertools.islice`` over the reader's raw records: the records before the range are
-decoded but not parsed) through :func:`curate.ingest.base.read_batches`, so parsing, validation,
-quarantine reasons and provenance are the local ingest's. With ``--limit`` every source is one shard,
+``shard_rows`` lines: the driver finds the byte offset of every ``shard_rows``-th newline in one
+streaming pass (no decoding), and a task seeks to its first byte and stops at its last
+(:class:`curate.ingest.jsonio.LineWindow`), so each line is read by one task only. A task reads its
+range with the source's own reader through :func:`curate.ingest.base.read_batches`, so parsing,
+validation, quarantine reasons and provenance (line numbers count from the start of the file) are the
+local ingest's. A ``.jsonl`` file that is not one record per line (a JSON array) is read whole by its
+first shard; the other shards of it read nothing. With ``--limit`` every source is one shard,
 as the limit counts records in reading order.
 
 Ids. An id hashes (source, content, occurrence of that content so far in the source). A task counts
@@ -26,10 +28,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from curate.errors import AccountingError
 from curate.ingest.base import Quarantined, Reader, ReadStats, RecordReader, read_batches, unique_files
+from curate.ingest.files import open_binary
+from curate.ingest.jsonio import LineWindow, set_line_window
 from curate.layout import SOURCE_STATS, StepFolder
 from curate.pipeline.books import PARQUET_OPTS, ROW_GROUP_ROWS, ParquetSink, QuarantineSink
 from curate.pipeline.ray.shards import ShardCounts, ShardFiles, Staged
@@ -43,28 +48,38 @@ _COUNT_CHUNK = 1 << 24
 
 @dataclass(frozen=True)
 class SourceShard:
-    """One ingest task: files of one source, or raw records ``[first, stop)`` of one file."""
+    """One ingest task: files of one source, or the lines from byte ``start`` to byte ``stop`` of one file
+    (``first``: the lines before ``start``)."""
 
     source: int  # index into plan.readers
     source_id: str
     subset: str | None
     files: tuple[str, ...]
     first: int = 0
+    start: int = 0
     stop: int | None = None  # None: to the end
 
     @property
     def ranged(self) -> bool:
-        return self.first > 0 or self.stop is not None
+        return self.start > 0 or self.stop is not None
 
 
-def count_lines(path: str) -> int:
-    n = 0
-    last = b"\n"
-    with open(path, "rb") as fh:
+def line_cuts(path: str, every: int) -> list[tuple[int, int]]:
+    """``(byte offset, lines before it)`` of the start of every ``every``-th line after the first, in one
+    streaming pass over the file (the bytes :func:`open_binary` gives); none at the end of the file."""
+    cuts: list[tuple[int, int]] = []
+    lines = pos = 0
+    with open_binary(path) as fh:
         while chunk := fh.read(_COUNT_CHUNK):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n + (last != b"\n")
+            nl = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+            # the newline that ends line number `lines + k + 1` is at nl[k]
+            k = (len(cuts) + 1) * every - lines - 1
+            while k < len(nl):
+                cuts.append((pos + int(nl[k]) + 1, lines + k + 1))
+                k += every
+            lines += len(nl)
+            pos += len(chunk)
+    return [(b, n) for b, n in cuts if b < pos]
 
 
 def splittable(reader: Reader, path: str) -> bool:
@@ -82,28 +97,35 @@ def plan_shards(readers: list[tuple[str, str | None, Reader]], inputs: dict[str,
             shards.append(SourceShard(k, sid, subset, tuple(files)))
             continue
         for f in files:
-            lines = count_lines(f) if splittable(reader, f) else 0
-            if lines <= shard_rows:
-                shards.append(SourceShard(k, sid, subset, (f,)))
-                continue
-            n = -(-lines // shard_rows)
-            cuts = [round(j * lines / n) for j in range(n)]
-            for j, lo in enumerate(cuts):
-                shards.append(SourceShard(k, sid, subset, (f,), lo, cuts[j + 1] if j + 1 < n else None))
+            cuts = [(0, 0), *line_cuts(f, shard_rows)] if splittable(reader, f) else [(0, 0)]
+            for j, (start, first) in enumerate(cuts):
+                stop = cuts[j + 1][0] if j + 1 < len(cuts) else None
+                shards.append(SourceShard(k, sid, subset, (f,), first, start, stop))
     return shards
 
 
 class _Ranged:
-    """A copy of ``reader`` that sees only raw records ``[first, stop)`` of each file (``used``: it did)."""
+    """A copy of ``reader`` that reads only its shard's lines of a JSONL file (``used``: it read through
+    ``raw_records``)."""
 
-    def __init__(self, reader: Reader, first: int, stop: int | None) -> None:
+    def __init__(self, reader: Reader, shard: SourceShard) -> None:
         self.reader = copy.copy(reader)
         self.used = False
         whole = reader.raw_records
 
         def raw_records(path: str) -> Iterator[Any]:
             self.used = True
-            return itertools.islice(whole(path), first, stop)
+            window = LineWindow(shard.start, shard.first, shard.stop)
+            set_line_window(window)
+            try:
+                records = iter(whole(path))
+                head = list(itertools.islice(records, 1))  # the reader opens the file: the window is read now
+            finally:
+                set_line_window(None)
+            if not window.used and shard.start > 0:
+                return  # not one record per line: the file's first shard reads it whole
+            yield from head
+            yield from records
 
         setattr(self.reader, "raw_records", raw_records)  # noqa: B010 - an instance attribute shadows the method
 
@@ -113,7 +135,7 @@ def read_shard(i: int, shard: SourceShard, reader: Reader, folder: StepFolder, *
     """Read ingest shard ``i``: kept rows (ids counted within the shard), quarantine, content-hash counts."""
     files = ShardFiles.of(folder, i)
     stats = ReadStats()
-    ranged = _Ranged(reader, shard.first, shard.stop) if shard.ranged else None
+    ranged = _Ranged(reader, shard) if shard.ranged else None
     rd = ranged.reader if ranged is not None else copy.copy(reader)
     if hasattr(rd, "report_extra"):
         rd.report_extra = {}
@@ -141,7 +163,7 @@ def read_shard(i: int, shard: SourceShard, reader: Reader, folder: StepFolder, *
     files.commit()
     counts = ShardCounts(i, n_in=stats.read, n_out=stats.ingested, quarantined=Counter(stats.by_reason))
     extra = dict(getattr(rd, "report_extra", {}) or {})
-    counts.more = {"source": shard.source_id, "files": stats.files if shard.first == 0 else 0,
+    counts.more = {"source": shard.source_id, "files": stats.files if shard.start == 0 else 0,
                    "quarantined": stats.quarantined, "skipped": extra}
     counts.save(folder)
     return counts.to_json()
