@@ -69,7 +69,15 @@ def vendi_score(x: np.ndarray) -> float:
 def cluster_entropy(labels: np.ndarray, k: int) -> float:
     if len(labels) == 0 or k < 2:
         return float("nan")
-    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    return cluster_entropy_from_counts(np.bincount(labels, minlength=k), k)
+
+
+def cluster_entropy_from_counts(counts: np.ndarray, k: int) -> float:
+    """:func:`cluster_entropy` from the group's records per cluster (``bincount(labels, minlength=k)``; the
+    counts of parts of the group add up to the group's)."""
+    counts = np.asarray(counts).astype(np.float64)
+    if k < 2 or counts.sum() == 0:
+        return float("nan")
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log(p)).sum() / math.log(k))
 
@@ -93,19 +101,94 @@ def unique_share(texts: Sequence[str]) -> float:
     return len({normalize_for_hash(t) for t in texts}) / len(texts)
 
 
+_NO_LENGTHS = ("response_words_mean", "response_words_p10", "response_words_p50", "response_words_p90",
+               "short_response_share")
+# np.percentile(words, [10, 50, 90]) turns the percentiles into these quantiles
+_QUANTILES = np.true_divide(np.array([10, 50, 90]), 100)
+
+
 def length_figures(words: np.ndarray) -> dict[str, float]:
-    if len(words) == 0:
-        return {"response_words_mean": float("nan"), "response_words_p10": float("nan"),
-                "response_words_p50": float("nan"), "response_words_p90": float("nan"),
-                "short_response_share": float("nan")}
-    p10, p50, p90 = np.percentile(words, [10, 50, 90])
+    """Mean, p10/p50/p90 (numpy's linear interpolation) and the share of short responses of ``words``."""
+    values, counts = np.unique(np.asarray(words), return_counts=True)
+    return length_figures_from_counts(values, counts)
+
+
+def length_figures_from_counts(values: np.ndarray, counts: np.ndarray) -> dict[str, float]:
+    """:func:`length_figures` from a histogram: ``counts[i]`` responses of ``values[i]`` words (integers;
+    the histograms of parts of a group add up to the group's).
+
+    The figures are those of the words themselves, to the bit: the sum of the words is an exact integer
+    (as numpy's float64 sum of integers below 2**53), and the percentiles interpolate between the same two
+    order statistics with the same arithmetic as ``np.percentile(words, [10, 50, 90])``.
+    """
+    values, counts = np.asarray(values), np.asarray(counts, dtype=np.int64)
+    keep = counts > 0
+    order = np.argsort(values[keep], kind="stable")
+    values, counts = values[keep][order], counts[keep][order]
+    n = int(counts.sum())
+    if n == 0:
+        return dict.fromkeys(_NO_LENGTHS, float("nan"))
+    cum = np.cumsum(counts)
+
+    def nth(j: np.ndarray) -> np.ndarray:  # the j-th smallest response (0-based)
+        return values[np.searchsorted(cum, j, side="right")].astype(np.float64)
+
+    virtual = (n - 1) * _QUANTILES
+    below = np.floor(virtual)
+    a = nth(np.minimum(below, n - 1).astype(np.int64))
+    b = nth(np.minimum(below + 1, n - 1).astype(np.int64))
+    gamma = virtual - below
+    diff = b - a
+    lerp = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+    total = int(np.dot(values.astype(np.int64), counts))
+    short = int(counts[values <= SHORT_RESPONSE_WORDS].sum())
     return {
-        "response_words_mean": float(words.mean()),
-        "response_words_p10": float(p10),
-        "response_words_p50": float(p50),
-        "response_words_p90": float(p90),
-        "short_response_share": float((words <= SHORT_RESPONSE_WORDS).mean()),
+        "response_words_mean": float(total) / n,
+        "response_words_p10": float(lerp[0]),
+        "response_words_p50": float(lerp[1]),
+        "response_words_p90": float(lerp[2]),
+        "short_response_share": float(short) / n,
     }
+
+
+def group_samples(n: int, *, seed: int, nn_sample: int, vendi_sample: int, text_sample: int) -> dict[str, np.ndarray]:
+    """The positions, among a group's ``n`` records (in record order), of its three seeded samples: ``nn``
+    (for nn_dist), ``vendi`` and ``text`` (for distinct-n and the response figures)."""
+    return {"nn": sample_indices(n, nn_sample, seed), "vendi": sample_indices(n, vendi_sample, seed + 1),
+            "text": sample_indices(n, text_sample, seed + 2)}
+
+
+def figures_from_samples(
+    *,
+    count: int,
+    nn_vectors: np.ndarray | None,
+    vendi_vectors: np.ndarray | None,
+    cluster_counts: np.ndarray | None,
+    k: int,
+    prompts: Sequence[str],
+    responses: Sequence[str] | None,
+    word_values: np.ndarray,
+    word_counts: np.ndarray,
+) -> dict[str, Any]:
+    """Every figure of one group of ``count`` records from what it takes: the vectors of its ``nn`` and
+    ``vendi`` samples (None: no embeddings), its records per k-means cluster (None: no clusters), the
+    prompts and responses of its ``text`` sample (see :func:`group_samples`) and the histogram of its
+    response words. The local step gathers them from whole columns (:func:`group_figures`), the Ray
+    executor from the shards."""
+    out: dict[str, Any] = {"count": count}
+    if nn_vectors is not None and vendi_vectors is not None:
+        out["nn_dist"] = mean_nn_distance(np.asarray(nn_vectors, dtype=np.float32))
+        out["vendi"] = vendi_score(np.asarray(vendi_vectors, dtype=np.float32))
+        out["vendi_sample"] = len(vendi_vectors)
+    if cluster_counts is not None:
+        out["cluster_entropy"] = cluster_entropy_from_counts(cluster_counts, k)
+    out["distinct_1"] = distinct_n(prompts, 1)
+    out["distinct_2"] = distinct_n(prompts, 2)
+    out.update(length_figures_from_counts(word_values, word_counts))
+    if responses is not None:
+        out["unique_response_share"] = unique_share(responses)
+        out["response_distinct_1"] = distinct_n(responses, 1)
+    return out
 
 
 def group_figures(
@@ -129,25 +212,21 @@ def group_figures(
     so a group of 1M records costs no more than one of 5K.
     """
     n = len(rows)
-    out: dict[str, Any] = {"count": n}
-    if vectors is not None and n:
-        nn_idx = rows[sample_indices(n, nn_sample, seed)]
-        out["nn_dist"] = mean_nn_distance(np.asarray(vectors[nn_idx], dtype=np.float32))
-        v_idx = rows[sample_indices(n, vendi_sample, seed + 1)]
-        out["vendi"] = vendi_score(np.asarray(vectors[v_idx], dtype=np.float32))
-        out["vendi_sample"] = len(v_idx)
-    if clusters is not None and n:
-        out["cluster_entropy"] = cluster_entropy(clusters[rows], k)
-    t_idx = pl.Series(rows[sample_indices(n, text_sample, seed + 2)], dtype=pl.Int64)
-    sample = prompts.gather(t_idx).to_list()
-    out["distinct_1"] = distinct_n(sample, 1)
-    out["distinct_2"] = distinct_n(sample, 2)
-    out.update(length_figures(response_words[rows]))
-    if responses is not None:
-        answers = responses.gather(t_idx).to_list()
-        out["unique_response_share"] = unique_share(answers)
-        out["response_distinct_1"] = distinct_n(answers, 1)
-    return out
+    samples = group_samples(n, seed=seed, nn_sample=nn_sample, vendi_sample=vendi_sample, text_sample=text_sample)
+    with_vectors = vectors is not None and n > 0
+    t_idx = pl.Series(rows[samples["text"]], dtype=pl.Int64)
+    values, counts = np.unique(response_words[rows], return_counts=True)
+    return figures_from_samples(
+        count=n,
+        nn_vectors=vectors[rows[samples["nn"]]] if with_vectors else None,  # type: ignore[index]
+        vendi_vectors=vectors[rows[samples["vendi"]]] if with_vectors else None,  # type: ignore[index]
+        cluster_counts=np.bincount(clusters[rows], minlength=k) if clusters is not None and n else None,
+        k=k,
+        prompts=prompts.gather(t_idx).to_list(),
+        responses=responses.gather(t_idx).to_list() if responses is not None else None,
+        word_values=values,
+        word_counts=counts,
+    )
 
 
 def response_words_expr() -> pl.Expr:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -97,51 +98,72 @@ class DiversityScorer(GlobalStep):
             timings["seconds_kmeans"] = time.perf_counter() - t0
             if len(df) <= p.knn_max:
                 t0 = time.perf_counter()
-                scores = scores.with_columns(pl.Series(f"{self.id}.nn_dist", _nn_dist_all(vectors, seed=ctx.seed)))
+                scores = scores.with_columns(pl.Series(f"{self.id}.nn_dist", nn_dist_all(vectors, seed=ctx.seed)))
                 timings["seconds_nn_dist"] = time.perf_counter() - t0
-        dups = _duplicates_by_source(ctx)
+        dups = duplicates_by_source(ledger_before(ctx))
         t0 = time.perf_counter()
         prompts, responses, words = df["prompt"], df["response"], df["words"].to_numpy()
 
-        def figures(rows: np.ndarray, offset: int) -> dict[str, Any]:
+        def figures(rows: np.ndarray) -> dict[str, Any]:
             return group_figures(
                 rows=rows, vectors=vectors, clusters=clusters, k=k, prompts=prompts, responses=responses,
-                response_words=words, seed=ctx.seed + offset, nn_sample=p.nn_sample,
+                response_words=words, seed=ctx.seed, nn_sample=p.nn_sample,
                 vendi_sample=p.vendi_sample, text_sample=p.text_sample,
             )
 
         indexed = df.select("source", "subset").with_row_index("row")
-        per_source = {}
-        by_source = indexed.group_by("source").agg("row").sort("source")
-        for s, rows in by_source.iter_rows():
-            fig = figures(np.asarray(rows, dtype=np.int64), 0)
-            d = dups.get(s, 0)
-            fig["near_dup_rate"] = d / (fig["count"] + d) if fig["count"] + d else 0.0
-            per_source[s] = fig
+        sources, subsets = report_groups(indexed.group_by("source", "subset").len(), p.max_subsets)
+        rows_of = dict(indexed.group_by("source").agg("row").iter_rows())
+        per_source = {s: figures(np.asarray(rows_of[s], dtype=np.int64)) for s in sources}
         per_subset = {}
-        if p.max_subsets:
-            top = (indexed.filter(pl.col("subset").is_not_null()).group_by("source", "subset")
-                   .agg("row", pl.len()).sort("len", "source", "subset", descending=[True, False, False])
-                   .head(p.max_subsets))
-            for s, sub, rows, _ in top.iter_rows():
-                per_subset[f"{s}/{sub}"] = figures(np.asarray(rows, dtype=np.int64), 0)
-        overall = figures(np.arange(len(df)), 0)
-        total_dups = sum(dups.values())
-        overall["near_dup_rate"] = total_dups / (len(df) + total_dups) if len(df) + total_dups else 0.0
-        out = {
-            "metrics": METRICS,
-            "clusters": k,
-            "embeddings": vectors is not None,
-            "samples": {"nn": p.nn_sample, "vendi": p.vendi_sample, "text": p.text_sample},
-            "overall": overall,
-            "per_source": per_source,
-            "per_subset": per_subset,
-        }
-        ctx.artifact(L.DIVERSITY).write_text(json.dumps(_finite(out), indent=1))
-        timings["seconds_figures"] = time.perf_counter() - t0
-        self.report_extra = {"clusters": float(k), "overall_vendi": float(overall.get("vendi", float("nan"))),
-                             **timings}
+        if subsets:
+            rows_in = {(s, sub): rows for s, sub, rows in indexed.filter(pl.col("subset").is_not_null())
+                       .group_by("source", "subset").agg("row").iter_rows()}
+            per_subset = {f"{s}/{sub}": figures(np.asarray(rows_in[(s, sub)], dtype=np.int64))
+                          for s, sub in subsets}
+        overall = figures(np.arange(len(df)))
+        finish(self, ctx, k=k, embeddings=vectors is not None, overall=overall, per_source=per_source,
+               per_subset=per_subset, dups=dups, timings=timings, t0=t0)
         return GlobalResult(scores=scores if scores.width > 1 else None)
+
+
+def report_groups(pairs: pl.DataFrame, max_subsets: int) -> tuple[list[Any], list[tuple[Any, Any]]]:
+    """The groups ``diversity.json`` reports besides the whole set, from the records per (source, subset)
+    (``len``; rows of one pair may repeat, e.g. one per shard): every source, by name, and the
+    ``max_subsets`` largest subsets (ties by source, then subset)."""
+    sizes = pairs.group_by("source", "subset").agg(pl.col("len").sum())
+    sources = sizes.group_by("source").agg(pl.col("len").sum()).sort("source")["source"].to_list()
+    top = (sizes.filter(pl.col("subset").is_not_null())
+           .sort("len", "source", "subset", descending=[True, False, False]).head(max_subsets))
+    return sources, list(top.select("source", "subset").iter_rows())
+
+
+def near_dup_rate(count: int, dups: int) -> float:
+    return dups / (count + dups) if count + dups else 0.0
+
+
+def finish(step: DiversityScorer, ctx: StepContext, *, k: int, embeddings: bool, overall: dict[str, Any],
+           per_source: dict[Any, dict[str, Any]], per_subset: dict[str, dict[str, Any]], dups: dict[Any, int],
+           timings: dict[str, float], t0: float) -> None:
+    """Near-duplicate rates, ``diversity.json`` and the report's figures, from every group's figures
+    (shared by the local step and the Ray executor's)."""
+    p = step.params
+    for s, fig in per_source.items():
+        fig["near_dup_rate"] = near_dup_rate(fig["count"], dups.get(s, 0))
+    overall["near_dup_rate"] = near_dup_rate(overall["count"], sum(dups.values()))
+    out = {
+        "metrics": METRICS,
+        "clusters": k,
+        "embeddings": embeddings,
+        "samples": {"nn": p.nn_sample, "vendi": p.vendi_sample, "text": p.text_sample},
+        "overall": overall,
+        "per_source": per_source,
+        "per_subset": per_subset,
+    }
+    ctx.artifact(L.DIVERSITY).write_text(json.dumps(_finite(out), indent=1))
+    timings["seconds_figures"] = time.perf_counter() - t0
+    step.report_extra = {"clusters": float(k), "overall_vendi": float(overall.get("vendi", float("nan"))),
+                         **timings}
 
 
 def _finite(obj: Any) -> Any:
@@ -155,7 +177,7 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def _nn_dist_all(x: np.ndarray, seed: int = 0) -> np.ndarray:
+def nn_dist_all(x: np.ndarray, seed: int = 0) -> np.ndarray:
     """Cosine distance of each row to its nearest other row: exact up to 20K rows, IVF above."""
     from curate.index.vectors import build_index
 
@@ -168,8 +190,13 @@ def _nn_dist_all(x: np.ndarray, seed: int = 0) -> np.ndarray:
     return dist
 
 
-def _duplicates_by_source(ctx: StepContext) -> dict[str, int]:
-    files = [f for f in ctx.layout.ledger_files() if f.stem < ctx.work_dir.name]
+def ledger_before(ctx: StepContext) -> list[Path]:
+    """The ledger files of the steps before this one."""
+    return [f for f in ctx.layout.ledger_files() if f.stem < ctx.work_dir.name]
+
+
+def duplicates_by_source(files: list[Path]) -> dict[Any, int]:
+    """Records removed as duplicates per source in the ledger ``files`` (a lazy scan of two columns)."""
     if not files:
         return {}
     lg = pl.concat([pl.scan_parquet(f).select("source", "reason") for f in files])
