@@ -11,11 +11,16 @@ per step, label protection, the balance check after every step, the report) and 
 * **Batch steps** (:mod:`curate.pipeline.ray.batch`): one task per shard runs the step on the shard's
   Arrow batches and writes the kept shard, the ledger shard and the quarantine shard beside it.
 * **Global steps**: ``dedup.exact`` and ``dedup.minhash`` (:mod:`curate.pipeline.ray.dedup`), the embed
-  steps (:mod:`curate.pipeline.ray.embed`) and ``dedup.semantic`` (:mod:`curate.pipeline.ray.semantic`)
-  run distributed and send the driver only their decisions; any other global step (``score.diversity``,
-  ``score.map``, ``label.apply``, writers, scorers) runs in the driver on a LazyFrame over the shards,
-  as it does locally. Either way the decisions, scores and quarantine are written into every shard by
-  one task per shard (:mod:`curate.pipeline.ray.book`).
+  steps (:mod:`curate.pipeline.ray.embed`), ``dedup.semantic`` (:mod:`curate.pipeline.ray.semantic`),
+  ``score.diversity`` (:mod:`curate.pipeline.ray.diversity`) and ``score.map``
+  (:mod:`curate.pipeline.ray.maps`) run distributed and send the driver only their decisions, counts
+  and small samples; a scorer's per-record columns are written per shard by its tasks. Any other global
+  step (``label.apply``, writers, ``score.llm_judge``, ``dedup.semantic`` in ``knn`` mode) runs in the
+  driver on a LazyFrame over the shards, as it does locally. Either way the decisions, scores and
+  quarantine are written into every shard by one task per shard (:mod:`curate.pipeline.ray.book`).
+  The few tasks that work on the whole set alone (a k-means trained on every vector, the embedding
+  index, the per-record nn_dist) ask for every CPU of a node and run faiss and BLAS on that many
+  threads; the seeded UMAP fit is single-threaded and takes one.
 
 Shard ``i`` of every step comes from shard ``i`` of the step before, each task writes its files under
 temporary names and renames them, and its counts file last; the driver reads one counts file per
@@ -25,8 +30,8 @@ one. Reading a step's shards in name order gives its rows in the local executor'
 records' ids are the local ones: a Ray run keeps the same records, with the same ledger and groups.
 
 The run directory must be on a filesystem every node sees (one machine, NFS, a cluster filesystem);
-the driver never reads a step's rows, only counts, decisions and the results of the global steps that
-still run in it.
+the driver never reads a step's rows, only counts, decisions, samples and the results of the global
+steps that still run in it.
 """
 
 from __future__ import annotations
@@ -101,9 +106,15 @@ class RayExecutor:
     def ray(self) -> Any:
         return self.cluster.ray
 
-    def run(self, name: str, fn: Callable[[int], dict[str, Any]], items: Iterable[int], **kw: Any) -> list[dict[str, Any]]:
-        """``fn(item)`` for every item on the cluster (see :func:`for_each`); results in item order."""
+    def run(self, name: str, fn: Callable[[int], dict[str, Any]], items: Iterable[int], *, whole_node: bool = False,
+            **kw: Any) -> list[dict[str, Any]]:
+        """``fn(item)`` for every item on the cluster (see :func:`for_each`); results in item order.
+
+        ``whole_node``: each item works on the whole set alone (a k-means over every vector, an index):
+        it asks for every CPU of the largest node and runs faiss and BLAS on that many threads."""
         todo = list(items)
+        if whole_node:
+            kw["num_cpus"] = float(self.cluster.node_cpus())
         t0 = time.perf_counter()
         out = dict(for_each(name, fn, todo, **kw))
         self.rounds.append((name, len(todo), time.perf_counter() - t0))

@@ -67,6 +67,7 @@ def in_process(monkeypatch):
     monkeypatch.setattr(Cluster, "ensure", lambda self, progress: _Identity())
     monkeypatch.setattr(Cluster, "cpus", lambda self: 2)
     monkeypatch.setattr(Cluster, "gpus", lambda self: 0)
+    monkeypatch.setattr(Cluster, "node_cpus", lambda self: 2)
     monkeypatch.setattr(rex.RayExecutor, "ray", property(lambda self: _Identity()))
     return seen
 

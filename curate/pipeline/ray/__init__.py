@@ -9,7 +9,8 @@
   scores and quarantine into the shards;
 * :mod:`.shuffle` is a hash-partitioned groupby through files on the run directory;
 * :mod:`.dedup` runs ``dedup.exact`` and ``dedup.minhash`` distributed, :mod:`.embed` the embed steps
-  on an actor pool, :mod:`.semantic` ``dedup.semantic``.
+  on an actor pool, :mod:`.semantic` ``dedup.semantic``, :mod:`.diversity` ``score.diversity`` and
+  :mod:`.maps` ``score.map``; :mod:`.vectors` reads each record's embedding by row number in tasks.
 
 The runner reaches all of it through :class:`curate.pipeline.ray_executor.RayExecutor`.
 """

@@ -82,6 +82,11 @@ class Cluster:
     def gpus(self) -> int:
         return int(self.ray.cluster_resources().get("GPU", 0))
 
+    def node_cpus(self) -> int:
+        """CPUs of the largest live node: what a task that works on the whole set alone may ask for."""
+        sizes = [int(n.get("Resources", {}).get("CPU", 0)) for n in self.ray.nodes() if n.get("Alive")]
+        return max([1, *sizes])
+
     def close(self) -> None:
         """Disconnect from (or stop) the cluster this run started Ray for; a session it found stays up."""
         if self._started:
@@ -140,18 +145,51 @@ def crash_if_planned(name: str, item: int, after: bool = False) -> None:
         os._exit(17)
 
 
+class _Threads:
+    """Let a task that asked for ``n`` CPUs use ``n`` threads in faiss and BLAS (a Ray worker starts with
+    ``OMP_NUM_THREADS`` set for one CPU), and give the worker back as it was."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._faiss: Any = None
+        self._before = 1
+        self._limits: Any = None
+
+    def __enter__(self) -> None:
+        if self.n <= 1:
+            return
+        try:
+            import faiss
+
+            self._faiss, self._before = faiss, faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(self.n)
+        except ImportError:
+            pass
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+        self._limits = threadpool_limits(limits=self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._faiss is not None:
+            self._faiss.omp_set_num_threads(self._before)
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+
+
 class _Apply:
     """``map_batches`` UDF: ``fn`` on each task number of the batch."""
 
-    def __init__(self, fn: Callable[[int], dict[str, Any]], name: str = "") -> None:
+    def __init__(self, fn: Callable[[int], dict[str, Any]], name: str = "", threads: int = 1) -> None:
         self.fn = fn
         self.name = name
+        self.threads = threads
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results, errors = [], []
         for item in batch["item"].tolist():
             crash_if_planned(self.name, int(item))
-            res, err = _run_one(self.fn, int(item))
+            with _Threads(self.threads):
+                res, err = _run_one(self.fn, int(item))
             crash_if_planned(self.name, int(item), after=True)
             results.append(res)
             errors.append(err)
@@ -176,7 +214,7 @@ def for_each(name: str, fn: Callable[[int], dict[str, Any]], items: list[int], *
         return
     ds = ray.data.from_items([{"item": i} for i in items], override_num_blocks=len(items))
     if actor_factory is None:
-        udf: Any = _Apply(fn, name)
+        udf: Any = _Apply(fn, name, threads=max(1, int(num_cpus)))
         udf.__name__ = name  # the operator's name in Ray Data's progress bars and logs
         mapped = ds.map_batches(udf, batch_size=1, batch_format="numpy", num_cpus=num_cpus,
                                 num_gpus=num_gpus or None, memory=memory)

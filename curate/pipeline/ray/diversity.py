@@ -151,7 +151,7 @@ def run_diversity(step: GlobalStep, shards: list[InputShard], folder: StepFolder
         return {"seconds": time.perf_counter() - t}
 
     if kmeans:
-        fits = ex.run(f"{sid}_fit", fit, [0, 1] if knn else [0])
+        fits = ex.run(f"{sid}_fit", fit, [0, 1] if knn else [0], whole_node=True)
         timings["seconds_kmeans"] = fits[0]["seconds"]
         if knn:
             timings["seconds_nn_dist"] = fits[1]["seconds"]

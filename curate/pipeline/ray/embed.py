@@ -219,7 +219,7 @@ def run_embed(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ct
             info = built.to_json()
         return {"index": info}
 
-    index_info = ex.run(f"{step.id}_index", assemble, [0])[0]["index"]
+    index_info = ex.run(f"{step.id}_index", assemble, [0], whole_node=True)[0]["index"]
     describe = next((d["describe"] for d in done if d["describe"] is not None), None)
     if describe is None:  # nothing was embedded (all cached, or no text): ask one actor-like task
         describe = ex.run(f"{step.id}_describe", lambda _: {"d": make().describe()}, [0])[0]["d"]

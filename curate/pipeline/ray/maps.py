@@ -129,7 +129,7 @@ def run_map(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ctx:
         return out
 
     t0 = time.perf_counter()
-    decided = ex.run(f"{sid}_previous", decide, [0])[0]
+    decided = ex.run(f"{sid}_previous", decide, [0], whole_node=True)[0]
     if decided["warnings"]:
         ctx.extra.setdefault("warnings", []).extend(decided["warnings"])
     info.update(decided["info"])
@@ -183,8 +183,10 @@ def run_map(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ctx:
             save_npy(fitted_xy, root / "fitted_xy.npy", work)
             return {"seconds_fit": time.perf_counter() - t}
 
-        fits = ex.run(f"{sid}_fit", fit, [0, 1] if kmeans else [0])
-        timings["seconds_fit"] = fits[0]["seconds_fit"]
+        # UMAP is seeded, so single-threaded: one CPU; the k-means uses every CPU of a node
+        timings["seconds_fit"] = ex.run(f"{sid}_fit", fit, [0])[0]["seconds_fit"]
+        if kmeans:
+            ex.run(f"{sid}_kmeans", fit, [1], whole_node=True)
 
         def place(i: int) -> dict[str, Any]:
             from curate.analysis.maps import knn_place
@@ -333,7 +335,7 @@ def run_map(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ctx:
             out = {"info": local_info, "seconds_removed": time.perf_counter() - t}
         return out
 
-    done = ex.run(f"{sid}_assemble", assemble, [0])[0]
+    done = ex.run(f"{sid}_assemble", assemble, [0], whole_node=True)[0]
     if p.place_removed:
         info.update(done["info"])
         timings["seconds_removed"] = done["seconds_removed"]

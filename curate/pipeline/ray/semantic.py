@@ -139,7 +139,7 @@ def run_semantic(step: GlobalStep, shards: list[InputShard], folder: StepFolder,
         _write(pl.DataFrame({"i": mine[i], "j": mine[j]}, schema=_PAIRS), root / "pairs" / f"g{g:04d}.parquet", work)
         return {"pairs": len(i)}
 
-    ex.run(f"{step.id}_kmeans", train, [0])
+    ex.run(f"{step.id}_kmeans", train, [0], whole_node=True)
     ex.run(f"{step.id}_assign", assign, range(slices))
     groups = max(1, min(k, ex.cluster.cpus() * 4))
     found = ex.run(f"{step.id}_pairs", pairs, range(groups))
