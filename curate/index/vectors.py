@@ -140,23 +140,52 @@ def build_index(
         index.add(x)
         return index, IndexInfo("flat", n, d, gpu=False, seconds=time.perf_counter() - t0)
 
-    rng = np.random.default_rng(seed)
-    nlist = int(max(1, round(4 * np.sqrt(n))))
-    # faiss warns below 39 points per centroid; 64 per centroid trains IVF well on clustered data.
-    n_train = min(n, max(64 * nlist, 100_000))
-    train = x[np.sort(rng.choice(n, n_train, replace=False))]
-    quantizer = faiss.IndexFlatIP(d)
-    cpu_index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-    cpu_index.cp.seed = seed
-    index = faiss.index_cpu_to_all_gpus(cpu_index) if gpu else cpu_index
-    index.train(train)
+    nlist, rows = ivf_plan(n, seed=seed)
+    index = ivf_trained(x[rows], nlist, seed=seed, gpu=gpu)
+    if gpu:
+        index = faiss.index_cpu_to_all_gpus(index)
     index.add(x)
     if gpu:
         index = faiss.index_gpu_to_cpu(index)
-    nprobe, recall = tune_nprobe(index, x, target_recall=target_recall, n_queries=n_queries, seed=seed)
-    info = IndexInfo("ivf", n, d, nlist=nlist, nprobe=nprobe, recall_at_10=recall, gpu=gpu)
+    info = finish_ivf(index, x, target_recall=target_recall, n_queries=n_queries, seed=seed, gpu=gpu)
     info.seconds = time.perf_counter() - t0
     return index, info
+
+
+def ivf_plan(n: int, *, seed: int = 0) -> tuple[int, np.ndarray]:
+    """``(nlist, training rows)`` of :func:`build_index`'s IVF over ``n`` rows: nlist ~ 4*sqrt(n), trained on a
+    seeded sample of at least 64 rows per list (faiss warns below 39; 64 trains IVF well on clustered data)."""
+    nlist = int(max(1, round(4 * np.sqrt(n))))
+    n_train = min(n, max(64 * nlist, 100_000))
+    return nlist, np.sort(np.random.default_rng(seed).choice(n, n_train, replace=False))
+
+
+def ivf_trained(train: np.ndarray, nlist: int, *, seed: int = 0, gpu: bool = False) -> Any:
+    """An empty inner-product IVF index with its lists trained on ``train`` (a CPU index).
+
+    Vectors can then be added in parts, each part to its own copy, and the copies merged in order
+    (``merge_from(part, add_id=offset)``): each vector goes to the list of its nearest centroid whatever
+    the part, so the merged index is the one a single ``add`` builds (Ray adds per slice in parallel)."""
+    import faiss
+
+    x = np.ascontiguousarray(train, dtype=np.float32)
+    quantizer = faiss.IndexFlatIP(x.shape[1])
+    cpu_index = faiss.IndexIVFFlat(quantizer, x.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+    cpu_index.cp.seed = seed
+    if gpu:
+        trained = faiss.index_cpu_to_all_gpus(cpu_index)
+        trained.train(x)
+        return faiss.index_gpu_to_cpu(trained)
+    cpu_index.train(x)
+    return cpu_index
+
+
+def finish_ivf(index: Any, vectors: np.ndarray, *, target_recall: float = 0.95, n_queries: int = 500, seed: int = 0,
+               gpu: bool = False) -> IndexInfo:
+    """Tune a filled IVF index's nprobe against exact search (:func:`tune_nprobe`) and describe it."""
+    nprobe, recall = tune_nprobe(index, vectors, target_recall=target_recall, n_queries=n_queries, seed=seed)
+    return IndexInfo("ivf", int(index.ntotal), int(vectors.shape[1]), nlist=int(index.nlist), nprobe=nprobe,
+                     recall_at_10=recall, gpu=gpu)
 
 
 def tune_nprobe(

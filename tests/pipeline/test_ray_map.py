@@ -4,7 +4,8 @@ The UMAP fit runs in one task on the fit sample, the other rows are placed per s
 trained in one task and assigned per shard, topics and sample prompts are read for the picked rows only;
 every file the step writes (map.parquet, map_removed.parquet, clusters.json, verbs.json, map.json) and
 the score columns of the kept rows must equal the local run's, on a first run and on a rerun that keeps
-the previous layout.
+the previous layout. The embed step's IVF index, built in parts (trained in one task, vectors added
+per slice, slices merged in order), is the local index to the byte.
 """
 
 from __future__ import annotations
@@ -96,3 +97,24 @@ def test_rerun_keeps_the_previous_layout_as_locally(tmp_path, in_process, monkey
     info = json.loads((RunLayout(tmp_path / "R" / "r2").step_named("score_map").path / MAP_INFO.name).read_text())
     assert info["layout"] == "reused" and info["reused_points"] + info["placed_points"] == got["map"].height
     assert info["reused_points"] >= 0.8 * got["map"].height  # new survivors of dedup are placed by neighbours
+
+
+def test_ivf_index_built_in_parts_equals_the_local_index(tmp_path, in_process, monkeypatch):  # noqa: F811
+    from curate.pipeline.ray import embed as ray_embed
+
+    monkeypatch.setattr(ray_embed, "IVF_ADD_ROWS", 70)  # slices of 70 vectors added apart, merged in order
+
+    def recipe(executor: dict[str, Any]) -> dict[str, Any]:
+        rec = small_recipe(tmp_path, executor)
+        return {**rec, "steps": [*rec["steps"][:5],
+                                 {"use": "embed.hashing", "params": {"dim": 24, "text": "user", "exact_max": 100}}]}
+
+    run_pipeline(build_plan(recipe(LOCAL)), tmp_path / "L" / "r", progress=False)
+    run_pipeline(build_plan(recipe({"kind": "ray", "batch_size": 64, "shard_rows": 60})), tmp_path / "R" / "r",
+                 progress=False)
+    a, b = (RunLayout(tmp_path / s / "r").step_named("embed_hashing").path for s in ("L", "R"))
+    assert (b / "index.faiss").read_bytes() == (a / "index.faiss").read_bytes()
+    ia, ib = (json.loads((f / "embedding.json").read_text())["index"] for f in (a, b))
+    assert ia["kind"] == ib["kind"] == "ivf" and ia["count"] > 600
+    assert {k: v for k, v in ib.items() if k != "seconds"} == {k: v for k, v in ia.items() if k != "seconds"}
+    assert dict(in_process)["embed_hashing_index_add"] == -(-ia["count"] // 70) >= 10
