@@ -179,6 +179,7 @@ SHARD = "part-{:05d}"  # shard i of a sharded step output (executor.kind: ray)
 SHARD_GLOB = "part-*"
 SHARD_COUNTS = "shards"  # NN_<step_id>/shards/<SHARD>.json
 WORK = "work"  # NN_<step_id>/work/: a distributed step's scratch files
+SHARD_DECISIONS = "decisions"  # NN_<step_id>/work/decisions/: a distributed step's per-shard decisions
 SHARD_SCORES = "scores"  # NN_<step_id>/work/scores/: a distributed scorer's per-shard score columns
 SHARD_COUNTS_SHAPE = ('{"shard": int, "n_in": int, "n_out": int, "rejected": {reason: int}, "quarantined": {type: int}, '
                       '"flagged": {reason: int}, "flag_examples": {reason: [id]}, "extra": {key: float}, '
@@ -250,6 +251,10 @@ class StepFolder:
     @property
     def work(self) -> Path:
         return self.path / WORK
+
+    def shard_decisions(self, i: int) -> Path:
+        """A distributed step's decisions about shard ``i``'s records (scratch: booked into the shard)."""
+        return self.work / SHARD_DECISIONS / f"{SHARD.format(i)}.parquet"
 
     def shard_scores(self, i: int) -> Path:
         """A distributed scorer's score columns for shard ``i`` (scratch: booked into the kept shard)."""

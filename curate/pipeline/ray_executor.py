@@ -48,9 +48,10 @@ from curate.errors import AccountingError
 from curate.layout import INGEST_ID, StepFolder
 from curate.pipeline.books import settle_batch_step
 from curate.pipeline.global_step import settle_result
+from curate.pipeline.protection import LABEL_STEP
 from curate.pipeline.ray import ingest as ring
 from curate.pipeline.ray.batch import run_batch_shard, step_for_workers
-from curate.pipeline.ray.book import ShardPart, book_shard, split_by_shard
+from curate.pipeline.ray.book import ShardPart, ShardSettle, book_shard, split_by_shard
 from curate.pipeline.ray.cluster import INSTALL_HINT, Cluster, for_each, require_ray
 from curate.pipeline.ray.shards import (
     InputShard,
@@ -199,15 +200,22 @@ class RayExecutor:
         else:
             refs = [ray.put(p) for p in split]
         sid = step.id  # the closure sent to the cluster carries the id, not the step (a model, an index)
-        self.run(sid, lambda i: book_shard(i, shards[i], folder, sid, ray.get(refs[i])), range(len(shards)))
+        protected = ctx.protected_ids if step.key != LABEL_STEP else frozenset()
+        settle = ray.put(ShardSettle(protected=frozenset(protected), dry_run=dry_run))
+        self.run(sid, lambda i: book_shard(i, shards[i], folder, sid, ray.get(refs[i]), ray.get(settle)),
+                 range(len(shards)))
         parts = read_counts(folder, len(shards))
         for c in parts:
             rep.n_out += c.n_out
             rep.rejected.update(c.rejected)
             rep.quarantined.update(c.quarantined)
+        by_label = sum(int(c.more.get("kept_by_label", 0)) for c in parts)  # decisions the tasks wrote per shard
+        if by_label:
+            rep.extra["kept_by_label"] = rep.extra.get("kept_by_label", 0) + by_label
         found = sum(int(c.more.get("decided_here", 0)) for c in parts)
-        if found != len(settled.decided):
-            raise AccountingError(f"step {step.id} decided about {len(settled.decided) - found} ids not in its input")
+        decided = len(settled.decided) + sum(int(c.more.get("decided_total", 0)) for c in parts)
+        if found != decided:
+            raise AccountingError(f"step {step.id} decided about {decided - found} ids not in its input")
         rep.extra.update(step.report_extra)
 
     def _finish(self, folder: StepFolder, n_shards: int) -> None:

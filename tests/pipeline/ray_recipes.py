@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from curate.layout import GROUPS, RunLayout
+from curate.layout import CLUSTERS, DIVERSITY, GROUPS, MAP, MAP_REMOVED, VERBS, RunLayout
 from curate.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +29,8 @@ def demo_recipe(raw: Path, out: Path, executor: dict[str, Any]) -> dict[str, Any
     for s in rec["steps"]:
         if s["use"] == "embed.sentence_transformer":
             s = {"use": "embed.hashing", "params": {"text": s["params"]["text"], "dim": 32}}
-        elif s["use"] == "score.map":
-            continue
+        elif s["use"] == "score.map":  # both runs fit their own map (not one the other run left beside it)
+            s = {**s, "params": {**s.get("params", {}), "stable": False}}
         elif s["use"] == "write.hub_dataset":
             s = {**s, "params": {**s["params"], "path": str(out)}}
         steps.append(s)
@@ -119,6 +119,20 @@ def assert_same_run(local: Path, ray_run: Path) -> None:
     for a, b in zip(ga, gb, strict=True):
         assert pl.read_parquet(b).equals(pl.read_parquet(a)), a.parent.name
     assert report(ray_run) == report(local)
+    # the scorers' per-record columns and files (diversity, map) are the local ones too
+    la, lb = RunLayout(local), RunLayout(ray_run)
+    for fa, fb in zip(la.step_folders(), lb.step_folders(), strict=True):
+        a, b = pl.scan_parquet(fa.kept_files()), pl.scan_parquet(fb.kept_files())
+        cols = [c for c in a.collect_schema().names() if "." in c]
+        assert b.select(cols).collect().equals(a.select(cols).collect()), fa.name
+    for art in (DIVERSITY, MAP, MAP_REMOVED, CLUSTERS, VERBS):
+        pa, pb = la.find(art), lb.find(art)
+        assert (pa is None) == (pb is None), art.name
+        if pa is not None and pb is not None:
+            if art.name.endswith(".parquet"):
+                assert pl.read_parquet(pb).equals(pl.read_parquet(pa)), art.name
+            else:
+                assert json.loads(pb.read_text()) == json.loads(pa.read_text()), art.name
 
 
 def nodes_used(run: Path) -> set[str]:

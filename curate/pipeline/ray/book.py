@@ -34,6 +34,46 @@ def shard_scores_path(folder: StepFolder, i: int) -> Path:
     return folder.shard_scores(i)
 
 
+def write_shard_decisions(decisions: pl.DataFrame, folder: StepFolder) -> int:
+    """Write a distributed step's decisions (DECISION_SCHEMA + ``_shard``) into one file per shard they
+    concern, atomically; the executor books them there (label protection and dry run applied per shard).
+    Returns the number of decisions."""
+    for (s,), part in decisions.group_by("_shard", maintain_order=True):
+        final = folder.shard_decisions(int(s))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staged = Staged(final, folder.work)
+        part.drop("_shard").write_parquet(staged.tmp)
+        staged.commit()
+    return decisions.height
+
+
+@dataclass(frozen=True)
+class ShardSettle:
+    """What :func:`curate.pipeline.global_step.settle_result` does to decisions, for the ones a shard task
+    reads from its decisions file: records a person labelled keep are not removed, a dry run removes
+    nothing and adds ``<step>.would_remove`` columns instead."""
+
+    protected: frozenset[str] = frozenset()
+    dry_run: bool = False
+
+
+def _settle_here(step_id: str, decisions: pl.DataFrame, settle: ShardSettle,
+                 counts: ShardCounts) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.Series]:
+    """One shard's decisions after label protection and the dry run: ``(to apply, scores the dry run adds,
+    ids decided)``."""
+    if settle.protected:
+        keep = decisions["id"].is_in(list(settle.protected))
+        if keep.any():
+            counts.more["kept_by_label"] = int(keep.sum())
+            decisions = decisions.filter(~keep)
+    counts.more["decided_total"] = decisions.height
+    if not settle.dry_run or not decisions.height:
+        return decisions, None, decisions["id"]
+    would = decisions.rename({"reason": f"{step_id}.would_remove", "duplicate_of": f"{step_id}.duplicate_of",
+                              "similarity": f"{step_id}.similarity"})
+    return decisions.clear(), would, decisions["id"]
+
+
 def write_shard_scores(df: pl.DataFrame, folder: StepFolder, i: int) -> None:
     """Write shard ``i``'s scores atomically (a retried task replaces its earlier attempt's file)."""
     final = shard_scores_path(folder, i)
@@ -82,8 +122,10 @@ def split_by_shard(settled: Settled, shard_of: pl.DataFrame | None, n_shards: in
             for i in range(n_shards)]
 
 
-def book_shard(i: int, shard: InputShard, folder: StepFolder, step_id: str, part: ShardPart) -> dict[str, Any]:
-    """Write output shard ``i`` of a global step from input shard ``i`` and its part of the result."""
+def book_shard(i: int, shard: InputShard, folder: StepFolder, step_id: str, part: ShardPart,
+               settle: ShardSettle | None = None) -> dict[str, Any]:
+    """Write output shard ``i`` of a global step from input shard ``i`` and its part of the result (and the
+    decisions and scores the step's tasks wrote for this shard)."""
     files = ShardFiles.of(folder, i)
     ds = shard.scan()
     counts = ShardCounts(i)
@@ -91,6 +133,15 @@ def book_shard(i: int, shard: InputShard, folder: StepFolder, step_id: str, part
     counts.more["decided_here"] = 0
     if part.scores is None and shard_scores_path(folder, i).exists():  # written per shard by the step's tasks
         part = replace(part, scores=pl.read_parquet(shard_scores_path(folder, i)))
+    if folder.shard_decisions(i).exists():
+        mine, would, decided = _settle_here(step_id, pl.read_parquet(folder.shard_decisions(i)),
+                                            settle or ShardSettle(), counts)
+        scores = part.scores
+        if would is not None:
+            scores = would if scores is None else scores.join(would, on="id", how="full", coalesce=True)
+        both = pl.concat([part.decisions, mine.select(part.decisions.columns).cast(part.decisions.schema)])
+        part = ShardPart(decisions=both, scores=scores, quarantined=part.quarantined,
+                         decided=pl.concat([part.decided.cast(pl.Utf8), decided.cast(pl.Utf8)]))
     has_scores = part.scores is not None and part.scores.width > 1 and part.scores.height > 0
     if not part.decisions.height and not part.quarantined.height and not has_scores:
         if shard.row_groups is None:

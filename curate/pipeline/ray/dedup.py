@@ -40,6 +40,7 @@ import polars as pl
 from curate.index import minhash as mh
 from curate.index.minhash_parts import band_keys, bucket_pairs, key_bucket
 from curate.index.vectors import components
+from curate.pipeline.ray.book import write_shard_decisions
 from curate.pipeline.ray.shards import InputShard
 from curate.pipeline.ray.shuffle import gather, scatter
 from curate.pipeline.ray.vectors import row_offsets, save_npy, save_parquet
@@ -75,29 +76,23 @@ def resolve_members(members: pl.DataFrame, similarity: Similarity, *, reason: st
     return GlobalResult(decisions=decisions), members.select("id", "_shard")
 
 
-def similarity_in_tasks(ex: RayExecutor, name: str, pair_similarity: Similarity, work: Path,
-                        chunk: int = 100_000) -> Similarity:
-    """``resolve_groups``'s similarity callback, run as tasks over chunks of (member, survivor) pairs, so
-    the driver holds two row numbers and a float per group member, not the members' shingles or vectors."""
+def resolve_in_task(ex: RayExecutor, step: GlobalStep, ctx: StepContext, folder: StepFolder,
+                    members: Callable[[], pl.DataFrame], similarity: Similarity, *,
+                    reason: str) -> tuple[GlobalResult, None]:
+    """:func:`resolve_members` in one task: ``members()`` loads the members of every duplicate group
+    there, the keep policy runs there (with ``similarity`` computed there), the GROUPS artifact is written
+    there and the decisions go to one file per shard, booked by the shard tasks. The driver receives the
+    step's totals only, so its memory does not grow with the duplicates."""
 
-    def compute(m: np.ndarray, s: np.ndarray) -> np.ndarray:
-        ref = ex.ray.put((np.asarray(m, np.int64), np.asarray(s, np.int64)))
-        root = work / name
-        ray = ex.ray
+    def resolve(_: int) -> dict[str, Any]:
+        result, shard_of = resolve_members(members(), similarity, reason=reason, step=step, ctx=ctx)
+        assert result.decisions is not None
+        n = write_shard_decisions(result.decisions.join(shard_of, on="id", how="left"), folder)
+        return {"extra": dict(step.report_extra), "decisions": n}
 
-        def one(c: int) -> dict[str, Any]:
-            mm, ss = ray.get(ref)
-            lo, hi = c * chunk, min(len(mm), (c + 1) * chunk)
-            _save_npy(np.asarray(pair_similarity(mm[lo:hi], ss[lo:hi]), dtype=np.float64),
-                      root / f"c{c:05d}.npy", work)
-            return {}
-
-        n_chunks = -(-len(m) // chunk)
-        ex.run(name, one, range(n_chunks))
-        parts = [np.load(root / f"c{c:05d}.npy") for c in range(n_chunks)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.float64)
-
-    return compute
+    done = ex.run(f"{step.id}_resolve", resolve, [0], whole_node=True)[0]
+    step.report_extra.update(done["extra"])
+    return GlobalResult(), None
 
 
 def _read_all(folder: Path, schema: Mapping[str, Any]) -> pl.DataFrame:
@@ -113,7 +108,7 @@ _MEMBERS: dict[str, Any] = {"_row": pl.Int64, "id": pl.Utf8, "_key": pl.Float64,
 
 
 def run_exact(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ctx: StepContext,
-              ex: RayExecutor) -> tuple[GlobalResult, pl.DataFrame]:
+              ex: RayExecutor) -> tuple[GlobalResult, None]:
     from curate.pipeline.ray_executor import n_buckets
 
     p = step.params
@@ -136,8 +131,8 @@ def run_exact(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ct
 
     ex.run(f"{step.id}_keys", keys, range(len(shards)))
     ex.run(f"{step.id}_groups", groups, range(buckets))
-    members = _read_all(root / "members", _MEMBERS)
-    return resolve_members(members, lambda m, s: np.ones(len(m)), reason="exact_dup", step=step, ctx=ctx)
+    return resolve_in_task(ex, step, ctx, folder, lambda: _read_all(root / "members", _MEMBERS),
+                           lambda m, s: np.ones(len(m)), reason="exact_dup")
 
 
 _write = save_parquet
@@ -199,7 +194,7 @@ _ROWS: dict[str, Any] = {"_row": pl.Int64, "id": pl.Utf8, "_key": pl.Float64}
 
 
 def run_minhash(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ctx: StepContext,
-                ex: RayExecutor) -> tuple[GlobalResult, pl.DataFrame]:
+                ex: RayExecutor) -> tuple[GlobalResult, None]:
     from curate.pipeline.ray_executor import n_buckets
 
     p = step.params
@@ -259,37 +254,56 @@ def run_minhash(step: GlobalStep, shards: list[InputShard], folder: StepFolder, 
             keep = ~both | (rsim >= p.min_response_jaccard)
             i, j = i[keep], j[keep]
         _write(pl.DataFrame({"i": i, "j": j}, schema=_PAIRS), root / "verified" / f"q{q:04d}.parquet", work)
-        return {"candidates": len(g), "verified": verified}
+        return {"candidates": len(g), "verified": verified, "kept": len(i)}
 
     ex.run(f"{step.id}_bands", band, range(len(shards)))
     ex.run(f"{step.id}_pairs", pairs, range(buckets))
     checked = ex.run(f"{step.id}_verify", verify, range(buckets))
     step.report_extra["candidate_pairs"] = float(sum(c["candidates"] for c in checked))
     step.report_extra["verified_pairs"] = float(sum(c["verified"] for c in checked))
-    verified = _read_all(root / "verified", _PAIRS)
     if check_response:
-        step.report_extra["pairs_with_other_response"] = step.report_extra["verified_pairs"] - verified.height
-    i, j = verified["i"].to_numpy(), verified["j"].to_numpy()
-    nodes = np.unique(np.concatenate([i, j]))
-    labels = nodes[components(len(nodes), np.searchsorted(nodes, i), np.searchsorted(nodes, j))]
-    ray = ex.ray
-    node_ref = ray.put(nodes)
-
-    def members(s: int) -> dict[str, Any]:
-        mine = ray.get(node_ref)
-        mine = mine[(mine >= offs[s]) & (mine < offs[s + 1])]
-        rows = pl.read_parquet(root / "rows" / f"s{s:05d}.parquet").filter(pl.col("_row").is_in(mine.tolist()))
-        _write(rows.with_columns(pl.lit(s, dtype=pl.Int64).alias("_shard")), root / "members" / f"s{s:05d}.parquet",
-               work)
-        return {}
-
-    owners = sorted(set((np.searchsorted(np.asarray(offs), nodes, side="right") - 1).tolist()))
-    ex.run(f"{step.id}_members", members, owners)
-    rows = _read_all(root / "members", {**_ROWS, "_shard": pl.Int64})
-    rows = rows.join(pl.DataFrame({"_row": nodes, "_label": labels}), on="_row", how="inner")
+        step.report_extra["pairs_with_other_response"] = float(sum(c["verified"] - c["kept"] for c in checked))
+    group_rows(ex, f"{step.id}_components", root / "verified", root, work)
+    ex.run(f"{step.id}_members", lambda s: members_of_shard(root, offs, s, work), range(len(shards)))
 
     def jaccard_to_survivor(m: np.ndarray, s: np.ndarray) -> np.ndarray:
         return pair_jaccard(root / "sh", offs, m, s)[0]
 
-    similarity = similarity_in_tasks(ex, f"{step.id}_similarity", jaccard_to_survivor, work)
-    return resolve_members(rows, similarity, reason="near_dup", step=step, ctx=ctx)
+    return resolve_in_task(ex, step, ctx, folder, lambda: labelled_members(root), jaccard_to_survivor,
+                           reason="near_dup")
+
+
+def group_rows(ex: RayExecutor, name: str, pairs: Path, root: Path, work: Path, order: Path | None = None) -> None:
+    """Connected components of the pairs (``i``, ``j``) under ``pairs``, in one task: saves the grouped rows
+    (``nodes.npy``, sorted) and the group of each (``labels.npy``: its smallest row). With ``order`` (an
+    ``.npy`` of row numbers), ``i`` and ``j`` are positions in it."""
+
+    def components_task(_: int) -> dict[str, Any]:
+        pr = _read_all(pairs, _PAIRS)
+        i, j = pr["i"].to_numpy(), pr["j"].to_numpy()
+        if order is not None:
+            rows = np.load(order, mmap_mode="r")
+            i, j = np.asarray(rows[i]), np.asarray(rows[j])
+        nodes = np.unique(np.concatenate([i, j]))
+        labels = nodes[components(len(nodes), np.searchsorted(nodes, i), np.searchsorted(nodes, j))]
+        _save_npy(nodes, root / "nodes.npy", work)
+        _save_npy(labels, root / "labels.npy", work)
+        return {}
+
+    ex.run(name, components_task, [0])
+
+
+def members_of_shard(root: Path, offs: list[int], s: int, work: Path) -> dict[str, Any]:
+    """Shard ``s``'s grouped rows (``rows/`` files, with ``_shard``) into ``members/``."""
+    mine = np.load(root / "nodes.npy")
+    mine = mine[(mine >= offs[s]) & (mine < offs[s + 1])]
+    rows = pl.read_parquet(root / "rows" / f"s{s:05d}.parquet").filter(pl.col("_row").is_in(mine.tolist()))
+    _write(rows.with_columns(pl.lit(s, dtype=pl.Int64).alias("_shard")), root / "members" / f"s{s:05d}.parquet", work)
+    return {"members": rows.height}
+
+
+def labelled_members(root: Path) -> pl.DataFrame:
+    """The members files of the grouped rows with each row's group (``_label``)."""
+    rows = _read_all(root / "members", {**_ROWS, "_shard": pl.Int64})
+    return rows.join(pl.DataFrame({"_row": np.load(root / "nodes.npy"), "_label": np.load(root / "labels.npy")}),
+                     on="_row", how="inner")

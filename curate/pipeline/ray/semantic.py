@@ -34,9 +34,11 @@ from curate.pipeline.ray.dedup import (
     _read_all,
     _save_npy,
     _write,
-    resolve_members,
+    group_rows,
+    labelled_members,
+    members_of_shard,
+    resolve_in_task,
     shard_rows,
-    similarity_in_tasks,
 )
 from curate.pipeline.ray.shards import InputShard
 from curate.pipeline.ray.shuffle import gather, scatter
@@ -144,26 +146,9 @@ def run_semantic(step: GlobalStep, shards: list[InputShard], folder: StepFolder,
     groups = max(1, min(k, ex.cluster.cpus() * 4))
     found = ex.run(f"{step.id}_pairs", pairs, range(groups))
     step.report_extra["pairs"] = float(sum(f["pairs"] for f in found))
-    order_rows = np.load(root / "order_rows.npy", mmap_mode="r")  # sorted rows; only the grouped ones are read
-    pr = _read_all(root / "pairs", _PAIRS)
-    ri, rj = order_rows[pr["i"].to_numpy()], order_rows[pr["j"].to_numpy()]
-    nodes = np.unique(np.concatenate([ri, rj]))
-    labels = nodes[vx.components(len(nodes), np.searchsorted(nodes, ri), np.searchsorted(nodes, rj))]
-    ray = ex.ray
-    node_ref = ray.put(nodes)
+    group_rows(ex, f"{step.id}_components", root / "pairs", root, work, order=root / "order_rows.npy")
+    ex.run(f"{step.id}_members", lambda s: members_of_shard(root, offs, s, work), range(len(shards)))
 
-    def members(s: int) -> dict[str, Any]:
-        mine = ray.get(node_ref)
-        mine = mine[(mine >= offs[s]) & (mine < offs[s + 1])]
-        r = pl.read_parquet(root / "rows" / f"s{s:05d}.parquet").filter(pl.col("_row").is_in(mine.tolist()))
-        _write(r.with_columns(pl.lit(s, dtype=pl.Int64).alias("_shard")), root / "members" / f"s{s:05d}.parquet",
-               work)
-        return {}
-
-    owners = sorted(set((np.searchsorted(np.asarray(offs), nodes, side="right") - 1).tolist()))
-    ex.run(f"{step.id}_members", members, owners)
-    grouped = _read_all(root / "members", {**_ROWS, "_shard": pl.Int64})
-    grouped = grouped.join(pl.DataFrame({"_row": nodes, "_label": labels}), on="_row", how="inner")
     def cosine(m: np.ndarray, s: np.ndarray) -> np.ndarray:
         rows_k = np.load(root / "order_rows.npy", mmap_mode="r")
         vecs_k = np.load(root / "order_vecs.npy", mmap_mode="r")
@@ -172,5 +157,4 @@ def run_semantic(step: GlobalStep, shards: list[InputShard], folder: StepFolder,
         b = np.asarray(matrix[np.asarray(vecs_k[np.searchsorted(rows_k, s)])], dtype=np.float32)
         return np.asarray(np.einsum("ij,ij->i", a, b))
 
-    similarity = similarity_in_tasks(ex, f"{step.id}_similarity", cosine, work)
-    return resolve_members(grouped, similarity, reason="semantic_dup", step=step, ctx=ctx)
+    return resolve_in_task(ex, step, ctx, folder, lambda: labelled_members(root), cosine, reason="semantic_dup")
