@@ -227,7 +227,8 @@ def run_embed(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ct
         describe = ex.run(f"{step.id}_describe", lambda _: {"d": make().describe()}, [0])[0]["d"]
     todo = sum(d["todo"] for d in done)
     errors = sum(d["errors"] for d in done)
-    seconds = max([d["seconds"] for d in done] + [0.0])
+    # the embed round's wall time: actors run several buckets each, in parallel
+    seconds = next((sec for name, _, sec in reversed(ex.rounds) if name == f"{step.id}_embed"), 0.0)
     failed = pl.concat([pl.read_parquet(f) for f in sorted((root / "failed").glob("*.parquet"))])
     step.report_extra.update({
         "texts": float(count + failed.height),
