@@ -13,7 +13,6 @@ from typing import Any
 import polars as pl
 
 from curate import __version__
-from curate.errors import AccountingError
 from curate.ingest.base import Quarantined, Reader, ReadStats, expand_paths, read_batches
 from curate.layout import INGEST_ID, SOURCE_STATS, StepFolder
 from curate.pipeline.books import ParquetSink, QuarantineSink
@@ -57,7 +56,6 @@ def read_sources(plan: Plan, inputs: dict[str, list[str]], folder: StepFolder, *
     source_stats: dict[str, dict[str, Any]] = {}
     sink = ParquetSink(folder.kept)
     qsink = QuarantineSink(folder.quarantine)
-    seen: set[str] = set()
 
     def on_q(q: Quarantined) -> None:
         qsink.write(q.to_json())
@@ -70,15 +68,7 @@ def read_sources(plan: Plan, inputs: dict[str, list[str]], folder: StepFolder, *
             for batch in read_batches(reader, inputs[src.id], src.id, batch_size, stats, on_q, limit=limit):
                 if src.subset is not None:
                     batch = batch.with_columns(pl.lit(src.subset, dtype=pl.Utf8).alias("subset"))
-                ids = batch["id"].to_list()
-                before = len(seen)
-                seen.update(ids)
-                if len(seen) - before != len(ids):
-                    dup = next(i for i in ids if ids.count(i) > 1) if len(set(ids)) != len(ids) else "?"
-                    raise AccountingError(
-                        f"source {src.id}: duplicate record ids (e.g. {dup}); is the same file listed "
-                        "twice, or in two sources?"
-                    )
+                # ids hash (source, content, occurrence): unique without a set of every id seen
                 sink.write(batch)
                 if progress is not None:
                     progress.update(len(batch))
