@@ -1,9 +1,10 @@
 """``dedup.exact`` and ``dedup.minhash`` on the cluster, with the local steps' groups and survivors.
 
-Both read each shard in its own task and shuffle through the run directory (:mod:`.shuffle`); the
-driver receives only the members of duplicate groups and applies the shared keep policy
-(:func:`curate.steps.dedup.keep.resolve_groups`) to them, so the survivor of every group, its
-``group_id`` and each member's similarity are the local step's. Rows are numbered in input order
+Both read each shard in its own task and shuffle through the run directory (:mod:`.shuffle`); one
+task (:func:`resolve_in_task`) applies the shared keep policy (:func:`curate.steps.dedup.keep.resolve_groups`)
+to the members of the duplicate groups, writes the GROUPS artifact and one decisions file per shard,
+which the shard tasks book (with label protection and the dry run), so the survivor of every group,
+its ``group_id`` and each member's similarity are the local step's and the driver holds none of it. Rows are numbered in input order
 (shard offset + row in shard), as ``load_rows`` numbers them locally.
 
 ``dedup.exact``: each shard scatters ``(row, id, key, text hash)`` by hash; a bucket task labels each
@@ -20,11 +21,12 @@ hash's rows with their smallest row and keeps the hashes held by two rows or mor
    by the pair's first row;
 4. per pair bucket: unique candidate pairs, verified with exact Jaccard on the shingle sets (read from
    the two rows' shingle stores) and, with ``scope: conversation``, on the responses;
-5. the driver joins the verified pairs into groups by union-find over the pairs only (their nodes
+5. one task joins the verified pairs into groups by union-find over the pairs only (their nodes
    renumbered), not over every row: verified pairs are about as many as the duplicates, far fewer
-   than the records, so the driver's memory follows the duplicates, not the data. A distributed
+   than the records, so the task's memory follows the duplicates, not the data. A distributed
    min-label propagation would cost a join per round over the pair list for no gain at that size.
-   Then one task per shard returns the id and keep key of its grouped rows.
+   Then one task per shard writes the id and keep key of its grouped rows, and the keep policy runs
+   in one task (above).
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@
    and each vector sent back to the shards whose rows hold that text.
 3. One task per shard puts its rows' vectors in row order (rows whose text failed: quarantine).
 4. One task writes ``embeddings.npy`` and ``embedding_ids.parquet`` (the shards in order, so rows are
-   aligned as locally) and builds the FAISS index, as :mod:`curate.index.vectors` does locally; that
-   task holds every vector (the index holds them all: 1.5 GB per million 384-d vectors).
+   aligned as locally). The FAISS index is the local one (:func:`curate.index.vectors.build_index`):
+   an exact index up to ``exact_max`` vectors is built in that task; above, the IVF lists are trained on
+   the seeded sample in one task, the vectors added per slice of 100K in parallel tasks and the slices
+   merged in order (and nprobe tuned) in one task, which holds the index: 1.5 GB per million 384-d
+   vectors.
 
 The vector cache (:class:`VectorCache`) is sharded Parquet keyed by text hash under the cache folder,
 ``parquet/<model key digest>/p<first key byte>/<uuid>.parquet``: a bucket's task reads only its own

@@ -12,9 +12,10 @@
    local one);
 5. per group of clusters: every pair inside a cluster with cosine >= threshold
    (:func:`curate.index.vectors.pairs_above` on the cluster's vectors, in the local member order);
-6. the driver joins the pairs into groups by union-find over the pairs' rows only, asks each shard for
-   the ids and keep keys of its grouped rows, and applies the keep policy with the cosine to the
-   survivor (read from the memory-mapped matrix for those rows only).
+6. one task joins the pairs into groups by union-find over the pairs' rows only, each shard writes the
+   ids and keep keys of its grouped rows, and one task applies the keep policy with the cosine to the
+   survivor (read from the memory-mapped matrix for those rows only) and writes the decisions per
+   shard (:func:`curate.pipeline.ray.dedup.resolve_in_task`).
 
 Mode ``knn`` (a range search on the run's FAISS index) runs in the driver, as locally.
 """
