@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from curate.ingest.base import (
@@ -26,6 +27,27 @@ from curate.ingest.base import (
 
 BATCH_ROWS = 2048
 _DATASET_MARKERS = ("dataset_dict.json", "state.json")
+
+
+@dataclass
+class RowGroupWindow:
+    """Row groups ``[first_group, stop_group)`` of a Parquet file (``first_row``: the rows before them), which
+    the Ray ingest reads as one shard; ``used`` is set when the Parquet reader honoured it."""
+
+    first_group: int
+    stop_group: int | None
+    first_row: int
+    used: bool = False
+
+
+# The window the next Parquet file opened in this process reads (set and cleared by the Ray ingest around
+# the first record it asks a reader for).
+_window: RowGroupWindow | None = None
+
+
+def set_row_group_window(window: RowGroupWindow | None) -> None:
+    global _window
+    _window = window
 
 
 def is_parquet(path: str) -> bool:
@@ -53,8 +75,13 @@ def iter_parquet_records(
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"{display_path(path)}: cannot open as Parquet ({e}); the file looks like {sniff(head)}") from None
     columns = _keep_columns(pf.schema_arrow.names, exclude)
-    row = 0
-    for rg in range(pf.num_row_groups):
+    row, groups = 0, range(pf.num_row_groups)
+    window = _window
+    if window is not None:  # one shard of the file: its row groups, numbered from the top of the file
+        window.used = True
+        row = window.first_row
+        groups = range(window.first_group, pf.num_row_groups if window.stop_group is None else window.stop_group)
+    for rg in groups:
         rg_end = row + pf.metadata.row_group(rg).num_rows
         try:
             for batch in pf.iter_batches(batch_size=batch_rows, columns=columns, row_groups=[rg]):

@@ -63,3 +63,36 @@ def test_a_json_array_named_jsonl_is_read_whole_by_its_first_shard(tmp_path):
                     + "\n]\n")
     shards, got, whole = _read(tmp_path, path, 20, "arr")
     assert len(shards) >= 3 and got.height == 60 and got.equals(whole)
+
+
+def test_a_parquet_file_is_cut_into_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"prompt": f"question {i % 23}", "response": f"answer {i % 23}" if i % 17 else None,
+             "source": "s"} for i in range(250)]
+    path = tmp_path / "g.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=20)  # 13 row groups
+    plan = build_plan({"name": "r", "sources": [{"id": "a", "format": "gpt4all", "path": str(path)}],
+                       "limits": {"max_quarantine_frac": 0.5}})
+    inputs = input_files(plan)
+    readers = [(src.id, src.subset, reader) for src, reader in plan.readers]
+    shards = ring.plan_shards(readers, inputs, 50, None)  # type: ignore[arg-type]
+    assert [(s.start, s.stop, s.first) for s in shards] == [(0, 3, 0), (3, 6, 60), (6, 9, 120), (9, 12, 180),
+                                                            (12, None, 240)]
+    folder = RunLayout(tmp_path / "sharded").ingest
+    folder.path.mkdir(parents=True)
+    folder.run.quarantine_dir.mkdir()
+    for i, sh in enumerate(shards):
+        ring.read_shard(i, sh, readers[0][2], folder, batch_size=8, limit=None, n_buckets=2)
+    for b in range(2):
+        ring.offsets_of_bucket(b, folder)
+    for i in ring.shards_to_fix(folder):
+        ring.fix_shard(i, folder)
+    whole = RunLayout(tmp_path / "whole").ingest
+    whole.path.mkdir(parents=True)
+    whole.run.quarantine_dir.mkdir()
+    read_sources(plan, inputs, whole, limit=None, batch_size=8, bar=lambda d: None)
+    assert pl.read_parquet(folder.kept).equals(pl.read_parquet(whole.kept))
+    q_shards = [line for p in folder.quarantine_paths() for line in p.read_text().splitlines()]
+    assert q_shards == whole.quarantine.read_text().splitlines() and len(q_shards) == 15  # null responses

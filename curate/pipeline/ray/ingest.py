@@ -1,10 +1,12 @@
 """The ingest on the cluster: every source read as shards, with the ids and counts of the local ingest.
 
-Shards, in the local ingest's reading order (source, file, record): one per file, and a plain JSONL
-file (``.jsonl`` / ``.ndjson``) read by a record reader is cut into record ranges of about
+Shards, in the local ingest's reading order (source, file, record): one per file, and a big file read
+by a record reader is cut. A plain JSONL file (``.jsonl`` / ``.ndjson``) is cut into ranges of
 ``shard_rows`` lines: the driver finds the byte offset of every ``shard_rows``-th newline in one
 streaming pass (no decoding), and a task seeks to its first byte and stops at its last
-(:class:`curate.ingest.jsonio.LineWindow`), so each line is read by one task only. A task reads its
+(:class:`curate.ingest.jsonio.LineWindow`), so each line is read by one task only. A Parquet file is
+cut into whole row groups of about ``shard_rows`` rows, from its footer
+(:class:`curate.ingest.tabular.RowGroupWindow`). A task reads its
 range with the source's own reader through :func:`curate.ingest.base.read_batches`, so parsing,
 validation, quarantine reasons and provenance (line numbers count from the start of the file) are the
 local ingest's. A ``.jsonl`` file that is not one record per line (a JSON array) is read whole by its
@@ -35,6 +37,7 @@ from curate.errors import AccountingError
 from curate.ingest.base import Quarantined, Reader, ReadStats, RecordReader, read_batches, unique_files
 from curate.ingest.files import open_binary
 from curate.ingest.jsonio import LineWindow, set_line_window
+from curate.ingest.tabular import RowGroupWindow, is_parquet, set_row_group_window
 from curate.layout import SOURCE_STATS, StepFolder
 from curate.pipeline.books import PARQUET_OPTS, ROW_GROUP_ROWS, ParquetSink, QuarantineSink
 from curate.pipeline.ray.shards import ShardCounts, ShardFiles, Staged
@@ -48,8 +51,9 @@ _COUNT_CHUNK = 1 << 24
 
 @dataclass(frozen=True)
 class SourceShard:
-    """One ingest task: files of one source, or the lines from byte ``start`` to byte ``stop`` of one file
-    (``first``: the lines before ``start``)."""
+    """One ingest task: files of one source, or the lines from byte ``start`` to byte ``stop`` of one JSONL
+    file, or row groups ``start`` to ``stop`` of one Parquet file (``first``: the lines or rows before
+    ``start``)."""
 
     source: int  # index into plan.readers
     source_id: str
@@ -87,6 +91,28 @@ def splittable(reader: Reader, path: str) -> bool:
     return isinstance(reader, RecordReader) and not path.startswith("hub:") and path.lower().endswith(SPLIT_SUFFIXES)
 
 
+def row_group_cuts(reader: Reader, path: str, every: int) -> list[tuple[int, int]]:
+    """``(row group, rows before it)`` where a record reader's Parquet file is cut into shards of about
+    ``every`` rows (whole row groups; from the file's footer, nothing else is read); none for other files."""
+    if not isinstance(reader, RecordReader) or path.startswith("hub:") or not is_parquet(path):
+        return []
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.ParquetFile(path).metadata
+    except Exception:  # noqa: BLE001 - an unreadable file is one shard, whose reader reports it
+        return []
+    cuts, rows, since = [], 0, 0
+    for g in range(md.num_row_groups):
+        if since >= every:
+            cuts.append((g, rows))
+            since = 0
+        n = md.row_group(g).num_rows
+        rows += n
+        since += n
+    return cuts
+
+
 def plan_shards(readers: list[tuple[str, str | None, Reader]], inputs: dict[str, list[str]], shard_rows: int,
                 limit: int | None) -> list[SourceShard]:
     """The ingest's shards in reading order; at least one per source."""
@@ -97,7 +123,10 @@ def plan_shards(readers: list[tuple[str, str | None, Reader]], inputs: dict[str,
             shards.append(SourceShard(k, sid, subset, tuple(files)))
             continue
         for f in files:
-            cuts = [(0, 0), *line_cuts(f, shard_rows)] if splittable(reader, f) else [(0, 0)]
+            if splittable(reader, f):
+                cuts = [(0, 0), *line_cuts(f, shard_rows)]
+            else:
+                cuts = [(0, 0), *row_group_cuts(reader, f, shard_rows)]
             for j, (start, first) in enumerate(cuts):
                 stop = cuts[j + 1][0] if j + 1 < len(cuts) else None
                 shards.append(SourceShard(k, sid, subset, (f,), first, start, stop))
@@ -115,13 +144,19 @@ class _Ranged:
 
         def raw_records(path: str) -> Iterator[Any]:
             self.used = True
-            window = LineWindow(shard.start, shard.first, shard.stop)
-            set_line_window(window)
+            parquet = is_parquet(path)
+            window: LineWindow | RowGroupWindow = (RowGroupWindow(shard.start, shard.stop, shard.first) if parquet
+                                                   else LineWindow(shard.start, shard.first, shard.stop))
+            if isinstance(window, RowGroupWindow):
+                set_row_group_window(window)
+            else:
+                set_line_window(window)
             try:
                 records = iter(whole(path))
                 head = list(itertools.islice(records, 1))  # the reader opens the file: the window is read now
             finally:
                 set_line_window(None)
+                set_row_group_window(None)
             if not window.used and shard.start > 0:
                 return  # not one record per line: the file's first shard reads it whole
             yield from head
