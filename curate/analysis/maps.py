@@ -196,9 +196,9 @@ def hdbscan_labels(xy: np.ndarray, *, min_cluster_size: int = 50, seed: int = 0)
 
     n = len(xy)
     if n <= 100_000:
-        return cast(np.ndarray, HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(xy).astype(np.int64))
+        return cast(np.ndarray, HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(xy).astype(np.int64))
     idx = np.sort(np.random.default_rng(seed).choice(n, size=100_000, replace=False))
-    sub = HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(xy[idx])
+    sub = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(xy[idx])
     knn = KNeighborsClassifier(n_neighbors=1).fit(xy[idx], sub)
     return cast(np.ndarray, knn.predict(xy).astype(np.int64))
 
