@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -25,13 +24,8 @@ from curate.pipeline.batches import error_type, ledger_frame, quarantine_entry
 from curate.pipeline.books import PARQUET_OPTS, ROW_GROUP_ROWS, QuarantineSink
 from curate.pipeline.cache import link_or_copy
 from curate.pipeline.global_step import Settled
-from curate.pipeline.ray.shards import InputShard, ShardCounts, ShardFiles, Staged
+from curate.pipeline.ray.shards import InputShard, ShardCounts, ShardFiles, save_parquet
 from curate.schema import COLUMNS
-
-
-def shard_scores_path(folder: StepFolder, i: int) -> Path:
-    """Where a distributed scorer leaves shard ``i``'s score columns (``id`` + ``<step_id>.<metric>``)."""
-    return folder.shard_scores(i)
 
 
 def write_shard_decisions(decisions: pl.DataFrame, folder: StepFolder) -> int:
@@ -39,11 +33,7 @@ def write_shard_decisions(decisions: pl.DataFrame, folder: StepFolder) -> int:
     concern, atomically; the executor books them there (label protection and dry run applied per shard).
     Returns the number of decisions."""
     for (s,), part in decisions.group_by("_shard", maintain_order=True):
-        final = folder.shard_decisions(int(s))
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staged = Staged(final, folder.work)
-        part.drop("_shard").write_parquet(staged.tmp)
-        staged.commit()
+        save_parquet(part.drop("_shard"), folder.shard_decisions(int(s)), folder.work)
     return decisions.height
 
 
@@ -75,15 +65,11 @@ def _settle_here(step_id: str, decisions: pl.DataFrame, settle: ShardSettle,
 
 
 def write_shard_scores(df: pl.DataFrame, folder: StepFolder, i: int) -> None:
-    """Write shard ``i``'s scores atomically (a retried task replaces its earlier attempt's file)."""
-    final = shard_scores_path(folder, i)
+    """Write shard ``i``'s score columns (``id`` + ``<step_id>.<metric>``) atomically."""
     clash = [c for c in df.columns if c != "id" and c in COLUMNS]
     if clash:
         raise AccountingError(f"step {folder.step_id} tried to overwrite schema columns {clash}")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = Staged(final, folder.work)
-    df.write_parquet(staged.tmp)
-    staged.commit()
+    save_parquet(df, folder.shard_scores(i), folder.work)
 
 
 @dataclass
@@ -131,8 +117,8 @@ def book_shard(i: int, shard: InputShard, folder: StepFolder, step_id: str, part
     counts = ShardCounts(i)
     counts.n_in = shard.num_rows()
     counts.more["decided_here"] = 0
-    if part.scores is None and shard_scores_path(folder, i).exists():  # written per shard by the step's tasks
-        part = replace(part, scores=pl.read_parquet(shard_scores_path(folder, i)))
+    if part.scores is None and folder.shard_scores(i).exists():  # written per shard by the step's tasks
+        part = replace(part, scores=pl.read_parquet(folder.shard_scores(i)))
     if folder.shard_decisions(i).exists():
         mine, would, decided = _settle_here(step_id, pl.read_parquet(folder.shard_decisions(i)),
                                             settle or ShardSettle(), counts)

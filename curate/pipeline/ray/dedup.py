@@ -43,9 +43,9 @@ from curate.index import minhash as mh
 from curate.index.minhash_parts import band_keys, bucket_pairs, key_bucket
 from curate.index.vectors import components
 from curate.pipeline.ray.book import write_shard_decisions
-from curate.pipeline.ray.shards import InputShard
+from curate.pipeline.ray.shards import InputShard, save_npy, save_parquet
 from curate.pipeline.ray.shuffle import gather, scatter
-from curate.pipeline.ray.vectors import row_offsets, save_npy, save_parquet
+from curate.pipeline.ray.vectors import row_offsets
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
 from curate.steps.dedup.exact import normalized
 from curate.steps.dedup.keep import load_rows, resolve_groups, write_groups

@@ -38,16 +38,8 @@ from curate.analysis.diversity import (
     response_words_expr,
 )
 from curate.pipeline.ray.book import write_shard_scores
-from curate.pipeline.ray.shards import InputShard
-from curate.pipeline.ray.vectors import (
-    all_vectors,
-    row_offsets,
-    save_npy,
-    save_parquet,
-    save_vector_rows,
-    shard_vectors,
-    vectors_at,
-)
+from curate.pipeline.ray.shards import InputShard, save_npy, save_parquet
+from curate.pipeline.ray.vectors import all_vectors, row_offsets, save_vector_rows, shard_vectors, vectors_at
 from curate.schema import first_user_expr
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
 

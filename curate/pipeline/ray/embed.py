@@ -41,9 +41,8 @@ import polars as pl
 from curate import layout as L
 from curate.index import vectors as vx
 from curate.pipeline.batches import importable, worker_spec
-from curate.pipeline.ray.shards import InputShard, Staged
+from curate.pipeline.ray.shards import InputShard, Staged, save_npy, save_parquet
 from curate.pipeline.ray.shuffle import gather, scatter
-from curate.pipeline.ray.vectors import save_npy, save_parquet
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
 from curate.steps.embed.base import Embedder
 from curate.steps.embed.cache import cache_dir, text_key

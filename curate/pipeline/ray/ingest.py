@@ -40,7 +40,7 @@ from curate.ingest.jsonio import LineWindow, set_line_window
 from curate.ingest.tabular import RowGroupWindow, is_parquet, set_row_group_window
 from curate.layout import SOURCE_STATS, StepFolder
 from curate.pipeline.books import PARQUET_OPTS, ROW_GROUP_ROWS, ParquetSink, QuarantineSink
-from curate.pipeline.ray.shards import ShardCounts, ShardFiles, Staged
+from curate.pipeline.ray.shards import ShardCounts, ShardFiles, save_parquet
 from curate.pipeline.ray.shuffle import gather, hex_bucket, scatter
 from curate.rundir import write_text_atomic
 from curate.schema import CONVERSATION, conversation_id
@@ -215,11 +215,8 @@ def offsets_of_bucket(b: int, folder: StepFolder) -> dict[str, Any]:
         (pl.col("n").cast(pl.Int64).cum_sum().over("source", "content_hash") - pl.col("n").cast(pl.Int64))
         .alias("offset")).filter(pl.col("offset") > 0).select("_shard", "source", "content_hash", "offset")
     for (s,), part in fixes.group_by("_shard", maintain_order=True):
-        final = folder.work / "id_offsets" / f"s{int(s):05d}" / f"b{b:04d}.parquet"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staged = Staged(final, folder.work)
-        part.drop("_shard").write_parquet(staged.tmp)
-        staged.commit()
+        save_parquet(part.drop("_shard"), folder.work / "id_offsets" / f"s{int(s):05d}" / f"b{b:04d}.parquet",
+                     folder.work)
     return {"fixes": fixes.height}
 
 
@@ -237,9 +234,7 @@ def fix_shard(i: int, folder: StepFolder) -> dict[str, Any]:
     ids = [conversation_id(s, h, o + off) if off is not None else old
            for old, s, h, o, off in tagged.select("id", "source", "content_hash", "_occ", "offset").iter_rows()]
     out = kept.with_columns(pl.Series("id", ids, dtype=pl.Utf8))
-    staged = Staged(folder.kept_shard(i), folder.work)
-    out.write_parquet(staged.tmp, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTS)
-    staged.commit()
+    save_parquet(out, folder.kept_shard(i), folder.work, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTS)
     return {"fixed": int(tagged["offset"].is_not_null().sum())}
 
 

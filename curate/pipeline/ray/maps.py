@@ -39,16 +39,8 @@ import polars as pl
 from curate import layout as L
 from curate.errors import ConfigError
 from curate.pipeline.ray.book import write_shard_scores
-from curate.pipeline.ray.shards import InputShard, Staged
-from curate.pipeline.ray.vectors import (
-    all_vectors,
-    row_offsets,
-    save_npy,
-    save_parquet,
-    save_vector_rows,
-    shard_vectors,
-    vectors_at,
-)
+from curate.pipeline.ray.shards import InputShard, Staged, save_npy, save_parquet
+from curate.pipeline.ray.vectors import all_vectors, row_offsets, save_vector_rows, shard_vectors, vectors_at
 from curate.schema import first_user_expr
 from curate.steps.base import GlobalResult, GlobalStep, StepContext
 
@@ -62,6 +54,17 @@ _ROWS: dict[str, Any] = {"id": pl.Utf8, "source": pl.Utf8, "prompt": pl.Utf8}
 def _task_ctx(ctx: StepContext) -> StepContext:
     """The context a task gets: no label sets (a map decides nothing), no shared ``extra``."""
     return dataclasses.replace(ctx, protected_ids=frozenset(), not_duplicate_ids=frozenset(), extra={})
+
+
+def _all_ids(root: Path, n_shards: int) -> pl.Series:
+    """Every record's id, in record order (from the rows the first round saved)."""
+    return pl.concat([pl.read_parquet(root / "rows" / f"s{i:05d}.parquet", columns=["id"])
+                      for i in range(n_shards)])["id"]
+
+
+def _all_of(root: Path, name: str, n_shards: int) -> np.ndarray:
+    """The per-shard ``name/s<i>.npy`` arrays (positions, labels) joined in record order."""
+    return np.concatenate([np.load(root / name / f"s{i:05d}.npy") for i in range(n_shards)])
 
 
 def _prompts_at(root: Path, offs: list[int], positions: np.ndarray) -> list[str]:
@@ -115,8 +118,7 @@ def run_map(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ctx:
         out: dict[str, Any] = {"info": {}, "warnings": tctx.extra.get("warnings", []), "prev": prev is not None}
         if prev is None:
             return out
-        ids = pl.concat([pl.read_parquet(root / "rows" / f"s{i:05d}.parquet", columns=["id"])
-                         for i in range(n_shards)])["id"]
+        ids = _all_ids(root, n_shards)
         vectors = all_vectors(root, emb, n_shards)
         local_info: dict[str, Any] = {}
         reuse = step._reusable(prev, ids, vectors, local_info)
@@ -230,18 +232,17 @@ def run_map(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ctx:
 
         def relabel(_: int) -> dict[str, Any]:
             """HDBSCAN over every position, and/or the previous map's cluster ids: one task."""
-            labels = np.concatenate([np.load(root / "labels" / f"s{i:05d}.npy") for i in range(n_shards)])
+            labels = _all_of(root, "labels", n_shards)
             out: dict[str, Any] = {}
             if p.method == "hdbscan":
                 from curate.analysis.maps import hdbscan_labels
 
-                xy = np.concatenate([np.load(root / "xy" / f"s{i:05d}.npy") for i in range(n_shards)])
+                xy = _all_of(root, "xy", n_shards)
                 labels = hdbscan_labels(xy, min_cluster_size=p.min_cluster_size, seed=seed)
             if decided["prev"]:
                 prev = previous_map(tctx)
                 assert prev is not None
-                ids = pl.concat([pl.read_parquet(root / "rows" / f"s{i:05d}.parquet", columns=["id"])
-                                 for i in range(n_shards)])["id"]
+                ids = _all_ids(root, n_shards)
                 local_info: dict[str, Any] = {}
                 labels = step._match(prev, ids, labels, local_info)
                 out["info"] = local_info
@@ -258,7 +259,7 @@ def run_map(step: GlobalStep, shards: list[InputShard], folder: StepFolder, ctx:
     def topics(_: int) -> dict[str, Any]:
         from curate.analysis.maps import ctfidf_rows, ctfidf_words, shorten
 
-        labels = np.concatenate([np.load(root / "labels" / f"s{i:05d}.npy") for i in range(n_shards)])
+        labels = _all_of(root, "labels", n_shards)
         out: dict[str, Any] = {"sizes": {str(c): int(m) for c, m in zip(*np.unique(labels, return_counts=True),
                                                                           strict=True)}}
         if not reused:

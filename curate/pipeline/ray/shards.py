@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -102,6 +103,23 @@ class Staged:
         if self.tmp.exists():
             self.final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.tmp, self.final)
+
+
+def save_parquet(df: pl.DataFrame, final: Path, work: Path, **write_opts: Any) -> None:
+    """Write ``df`` at ``final`` atomically (a retried task replaces its earlier attempt's file)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staged = Staged(final, work)
+    df.write_parquet(staged.tmp, **write_opts)
+    staged.commit()
+
+
+def save_npy(arr: np.ndarray, final: Path, work: Path) -> None:
+    """Save ``arr`` at ``final`` atomically."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staged = Staged(final, work)
+    with staged.tmp.open("wb") as fh:
+        np.save(fh, arr)
+    staged.commit()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from curate.pipeline.ray.shards import Staged
+from curate.pipeline.ray.shards import save_parquet
 
 
 def bucket_dir(root: Path, bucket: int) -> Path:
@@ -31,11 +31,8 @@ def scatter(df: pl.DataFrame, bucket: pl.Series, n_buckets: int, root: Path, sha
     for (b,), part in tagged.group_by("_bucket", maintain_order=True):
         if b is None or not 0 <= int(b) < n_buckets:
             raise ValueError(f"bucket {b} out of range 0..{n_buckets - 1}")
-        final = bucket_dir(root, int(b)) / f"s{shard:05d}.parquet"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staged = Staged(final, work)
-        part.drop("_bucket").write_parquet(staged.tmp, compression="lz4")
-        staged.commit()
+        save_parquet(part.drop("_bucket"), bucket_dir(root, int(b)) / f"s{shard:05d}.parquet", work,
+                     compression="lz4")
 
 
 def gather(root: Path, bucket: int, schema: Mapping[str, Any] | None = None) -> pl.DataFrame:

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from curate import layout as L
-from curate.pipeline.ray.shards import InputShard, Staged
+from curate.pipeline.ray.shards import InputShard, save_npy
 
 
 def row_offsets(shards: list[InputShard]) -> list[int]:
@@ -26,23 +26,6 @@ def row_offsets(shards: list[InputShard]) -> list[int]:
         out.append(total)
         total += s.num_rows()
     return [*out, total]
-
-
-def save_npy(arr: np.ndarray, final: Path, work: Path) -> None:
-    """Save ``arr`` at ``final`` atomically (a retried task replaces its earlier attempt's file)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = Staged(final, work)
-    with staged.tmp.open("wb") as fh:
-        np.save(fh, arr)
-    staged.commit()
-
-
-def save_parquet(df: pl.DataFrame, final: Path, work: Path) -> None:
-    """Write ``df`` at ``final`` atomically."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = Staged(final, work)
-    df.write_parquet(staged.tmp)
-    staged.commit()
 
 
 def _vec_file(root: Path, i: int) -> Path:
